@@ -1,0 +1,10 @@
+//! Upstream protocol adapters of the LGSP, and the simulators of the national
+//! services that `lgsp mock`, `lgsp demo` and the tests run against.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod rest;
+pub mod simulators;
+
+pub use error::AdapterError;

@@ -1,0 +1,110 @@
+//! Simulators of the national services the province reads (population,
+//! civil status, business registration, social insurance), plus echo routes
+//! for the gateway's tests and a control plane to inject faults.
+//!
+//! All simulators answer from one synthetic dataset generated from a seed,
+//! so the same seed gives the same citizens and enterprises on every machine.
+//! Routes (all on one listener):
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /population/v1/citizens/{soDinhDanh}` | the citizen |
+//! | `POST /civil-status/v1/records` | a birth (`khaiSinh`) or marriage (`ketHon`) record, XML inside JSON |
+//! | `GET /enterprise/v1/enterprises/{maDoanhNghiep}` | the enterprise |
+//! | `GET /social-insurance/v1/households/{soDinhDanh}` | the citizen's household |
+//! | `GET /fixed` | a constant body |
+//! | `/echo/v1/{bytes/{n},upload,inspect[/*],slow/{ms}}` | test helpers |
+//! | `PUT /__sim/faults/{route}`, `GET`/`DELETE /__sim/faults` | fault knobs |
+//! | `GET`/`DELETE /__sim/stats` | hits per route family |
+
+mod calendar;
+mod civil_status;
+mod control;
+mod dataset;
+mod echo;
+mod enterprise;
+mod faults;
+mod population;
+mod replies;
+mod routes;
+mod server;
+mod social_insurance;
+mod vocabulary;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use dataset::Dataset;
+use faults::FaultBoard;
+
+/// Options of the simulators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatorOptions {
+    /// Seed of the dataset and of fault rates.
+    pub seed: u64,
+    /// How many citizens the dataset holds.
+    pub citizens: usize,
+    /// How many enterprises the dataset holds.
+    pub enterprises: usize,
+}
+
+impl Default for SimulatorOptions {
+    fn default() -> Self {
+        SimulatorOptions { seed: 2026, citizens: 10_000, enterprises: 2_000 }
+    }
+}
+
+/// The simulators of national services, sharing one dataset.
+///
+/// Clones share the dataset, the faults and the statistics.
+#[derive(Clone)]
+pub struct Simulator {
+    dataset: Arc<Dataset>,
+    faults: Arc<FaultBoard>,
+    seed: u64,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("seed", &self.seed)
+            .field("citizens", &self.dataset.citizens().len())
+            .field("enterprises", &self.dataset.enterprises().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Builds the dataset deterministically from the options' seed.
+    pub fn new(options: SimulatorOptions) -> Simulator {
+        let dataset = Dataset::generate(options.seed, options.citizens, options.enterprises);
+        Simulator {
+            dataset: Arc::new(dataset),
+            faults: Arc::new(FaultBoard::new(options.seed)),
+            seed: options.seed,
+        }
+    }
+
+    /// `n` personal IDs that exist in the dataset, in a seeded order (distinct up to the population size).
+    pub fn sample_personal_ids(&self, n: usize) -> Vec<String> {
+        self.dataset.sample_personal_ids(self.seed, n)
+    }
+
+    /// `n` enterprise codes that exist in the dataset, in a seeded order (distinct up to their number).
+    pub fn sample_enterprise_codes(&self, n: usize) -> Vec<String> {
+        self.dataset.sample_enterprise_codes(self.seed, n)
+    }
+
+    /// Serves every simulator on `listener` until `shutdown` resolves, then drains open connections for up to 5 s.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve(routes::router(self), listener, shutdown).await
+    }
+}

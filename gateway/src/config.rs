@@ -1,0 +1,347 @@
+//! The gateway's one typed configuration: a TOML file, then `LGSP_*`
+//! environment overrides, validated at start-up with messages that name the
+//! key and say what to fix.
+//!
+//! Environment keys nest with `__`: `LGSP_LISTEN__DATA=0.0.0.0:8080` sets
+//! `listen.data`; `LGSP_STORE__URL=postgres://…` sets `store.url`.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration that cannot be used, with a message naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or the environment does not parse into the configuration.
+    #[error("configuration error: {0}")]
+    Parse(String),
+    /// A value parses but cannot work.
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid {
+        /// Dotted key, e.g. `listen.admin`.
+        key: &'static str,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+}
+
+/// The whole configuration of one gateway node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded store and generated keys live.
+    pub data_dir: PathBuf,
+    /// Listener addresses.
+    pub listen: ListenConfig,
+    /// The store.
+    pub store: StoreConfig,
+    /// Size and time limits of the data plane.
+    pub limits: LimitsConfig,
+    /// Defaults for calling upstreams; services may override them.
+    pub upstream: UpstreamConfig,
+    /// How the registry snapshot follows the store.
+    pub registry: RegistryConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Listener addresses; the data and admin planes never share one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// Data plane: `/api/…`, health.
+    pub data: SocketAddr,
+    /// Admin plane: `/admin/v1/…`, health.
+    pub admin: SocketAddr,
+}
+
+/// Which store to use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://FILE` or `postgres://…`; empty means SQLite in `data_dir`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// Size and time limits applied in the accept stage and by default per service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Default largest request body, in bytes.
+    pub max_request_bytes: u64,
+    /// Default largest response body, in bytes.
+    pub max_response_bytes: u64,
+    /// Upper bound on a whole exchange, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// On shutdown, how long in-flight requests may take to finish, in milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+/// Defaults for upstream calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// TCP connect timeout, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Time allowed for the response head, in milliseconds.
+    pub timeout_ms: u64,
+    /// Retries for idempotent calls.
+    pub retries: u32,
+    /// Consecutive failures that open an upstream's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses calls, in milliseconds.
+    pub breaker_open_ms: u64,
+}
+
+/// How the snapshot follows the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// How often the store's registry version is checked, in milliseconds.
+    pub reload_interval_ms: u64,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (for SIEM shipping) or `text`.
+    pub format: LogFormat,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./lgsp-data"),
+            listen: ListenConfig::default(),
+            store: StoreConfig::default(),
+            limits: LimitsConfig::default(),
+            upstream: UpstreamConfig::default(),
+            registry: RegistryConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            data: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { url: String::new(), max_connections: 8 }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_request_bytes: 10 * 1024 * 1024,
+            max_response_bytes: 64 * 1024 * 1024,
+            request_timeout_ms: 60_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            connect_timeout_ms: 2_000,
+            timeout_ms: 10_000,
+            retries: 2,
+            breaker_failures: 5,
+            breaker_open_ms: 10_000,
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig { reload_interval_ms: 1_000 }
+    }
+}
+
+/// Top-level keys that `LGSP_*` variables may set; other `LGSP_*` variables
+/// (test switches, for instance) are not configuration.
+const ENV_SECTIONS: [&str; 7] = ["data_dir", "listen", "store", "limits", "upstream", "registry", "log"];
+
+impl Config {
+    /// Loads the file (if any), applies `LGSP_*` overrides and validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Parse(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("LGSP_")
+                .split("__")
+                .filter(|key| ENV_SECTIONS.iter().any(|s| key.as_str().split('.').next() == Some(*s))),
+        );
+        let config: Config = figment.extract().map_err(|e| ConfigError::Parse(describe_figment(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        if self.listen.data == self.listen.admin {
+            return invalid("listen.admin", format!("must differ from listen.data ({}): the admin and data planes run on separate listeners", self.listen.data));
+        }
+        let url = &self.store.url;
+        if !url.is_empty() && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return invalid("store.url", format!("must start with sqlite:// or postgres://, got {:?}", redact_url(url)));
+        }
+        if self.store.max_connections == 0 {
+            return invalid("store.max_connections", "must be at least 1".into());
+        }
+        let positive: [(&'static str, u64); 7] = [
+            ("limits.max_request_bytes", self.limits.max_request_bytes),
+            ("limits.max_response_bytes", self.limits.max_response_bytes),
+            ("limits.request_timeout_ms", self.limits.request_timeout_ms),
+            ("upstream.connect_timeout_ms", self.upstream.connect_timeout_ms),
+            ("upstream.timeout_ms", self.upstream.timeout_ms),
+            ("upstream.breaker_open_ms", self.upstream.breaker_open_ms),
+            ("registry.reload_interval_ms", self.registry.reload_interval_ms),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return invalid(key, "must be greater than 0".into());
+            }
+        }
+        if self.upstream.breaker_failures == 0 {
+            return invalid("upstream.breaker_failures", "must be at least 1".into());
+        }
+        if self.upstream.retries > 10 {
+            return invalid("upstream.retries", format!("must be at most 10, got {}", self.upstream.retries));
+        }
+        Ok(())
+    }
+
+    /// The store URL, defaulting to SQLite in the data directory.
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("lgsp.db").display())
+        } else {
+            self.store.url.clone()
+        }
+    }
+
+    /// Grace period for in-flight requests at shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.limits.shutdown_grace_ms)
+    }
+}
+
+/// Hides a password in a database URL before it is shown.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn describe_figment(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let mut kind = e.kind.to_string();
+            if let Some(meta) = &e.metadata {
+                kind.push_str(&format!(" (from {})", meta.name));
+            }
+            if key.is_empty() { kind } else { format!("key `{key}`: {kind}") }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        Config::default().validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn shared_listener_is_refused() {
+        let mut c = Config::default();
+        c.listen.admin = c.listen.data;
+        let msg = c.validate().expect_err("same address").to_string();
+        assert!(msg.contains("listen.admin"), "{msg}");
+    }
+
+    #[test]
+    fn store_url_scheme_is_checked_and_redacted() {
+        let mut c = Config::default();
+        c.store.url = "mysql://root:hunter2@db/x".into();
+        let msg = c.validate().expect_err("mysql").to_string();
+        assert!(msg.contains("store.url"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn zero_timeout_is_refused() {
+        let mut c = Config::default();
+        c.upstream.timeout_ms = 0;
+        let msg = c.validate().expect_err("zero").to_string();
+        assert!(msg.contains("upstream.timeout_ms"), "{msg}");
+    }
+
+    #[test]
+    fn default_store_is_sqlite_in_data_dir() {
+        let c = Config::default();
+        assert_eq!(c.store_url(), "sqlite://./lgsp-data/lgsp.db");
+    }
+
+    #[test]
+    fn file_type_errors_name_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[listen]\ndata = 8080\n").expect("write");
+        let msg = Config::load(Some(&path)).expect_err("bad type").to_string();
+        assert!(msg.contains("listen.data"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[upstream]\ntimeout = 5\n").expect("write");
+        let msg = Config::load(Some(&path)).expect_err("unknown key").to_string();
+        assert!(msg.contains("timeout"), "{msg}");
+    }
+}

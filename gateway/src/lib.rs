@@ -1,0 +1,15 @@
+//! The LGSP gateway library: listeners, the request pipeline, the registry
+//! snapshot and the store. The `lgsp` binary is a thin shell over it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod apply;
+pub mod config;
+pub mod demo;
+pub mod health;
+pub mod pipeline;
+pub mod problem;
+pub mod registry;
+pub mod server;
+pub mod store;
+pub mod telemetry;

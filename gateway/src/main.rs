@@ -1,0 +1,192 @@
+//! The `lgsp` command: serve the gateway, apply a registry file, run the
+//! simulators of the national services, or run the whole demo.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use lgsp_adapters::simulators::{Simulator, SimulatorOptions};
+use lgsp_gateway::config::{Config, LogFormat};
+use lgsp_gateway::server::Node;
+use lgsp_gateway::store::{Store, StoreOptions};
+use lgsp_gateway::{apply, demo, telemetry};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "lgsp", version, about = "Provincial integration gateway (LGSP)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a gateway node.
+    Serve {
+        /// Configuration file (TOML); `LGSP_*` variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Apply a registry file (agencies, systems, services) to the store.
+    Apply {
+        /// The registry file (TOML).
+        file: PathBuf,
+        /// Configuration file naming the store.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Data directory of an embedded store (as `lgsp demo` uses it).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run the simulators of the national services.
+    Mock {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// Seed of the synthetic dataset.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Number of synthetic citizens.
+        #[arg(long, default_value_t = 10_000)]
+        citizens: usize,
+    },
+    /// Run the simulators and a gateway with a demo province, and print a curl tour.
+    Demo {
+        /// Where the embedded store and the manifest go.
+        #[arg(long, default_value = "./lgsp-data")]
+        data_dir: PathBuf,
+        /// Data-plane address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        data_addr: SocketAddr,
+        /// Admin-plane address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        admin_addr: SocketAddr,
+        /// Simulators' address.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        mock_addr: SocketAddr,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lgsp: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { config } => serve(config).await,
+        Command::Apply { file, config, data_dir } => apply_file(file, config, data_dir).await,
+        Command::Mock { listen, seed, citizens } => mock(listen, seed, citizens).await,
+        Command::Demo { data_dir, data_addr, admin_addr, mock_addr } => {
+            run_demo(data_dir, data_addr, admin_addr, mock_addr).await
+        }
+    }
+}
+
+async fn serve(config_file: Option<PathBuf>) -> Result<()> {
+    let config = Config::load(config_file.as_deref())?;
+    telemetry::init_logging(config.log.format);
+    let node = Node::start(config).await?;
+    // One line on stdout for supervisors and tests that started us on port 0.
+    println!("{}", serde_json::json!({ "event": "listening", "data": node.data_addr, "admin": node.admin_addr }));
+    shutdown_signal().await;
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn apply_file(file: PathBuf, config_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
+    let mut config = Config::load(config_file.as_deref())?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    let desired = apply::read_registry_file(&file)?;
+    let url = config.store_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    }
+    let store = Store::open(&url, &StoreOptions { max_connections: 2 }).await?;
+    let report = store.apply(&desired).await?;
+    store.close().await;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn mock(listen: SocketAddr, seed: u64, citizens: usize) -> Result<()> {
+    telemetry::init_logging(LogFormat::Text);
+    let simulator = Simulator::new(SimulatorOptions { seed, citizens, ..SimulatorOptions::default() });
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("{}", serde_json::json!({ "event": "listening", "mock": addr }));
+    simulator.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_demo(data_dir: PathBuf, data_addr: SocketAddr, admin_addr: SocketAddr, mock_addr: SocketAddr) -> Result<()> {
+    let mut config = Config { data_dir: data_dir.clone(), ..Config::default() };
+    config.listen.data = data_addr;
+    config.listen.admin = admin_addr;
+    config.log.format = LogFormat::Text;
+    config.validate()?;
+    telemetry::init_logging(config.log.format);
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+
+    let simulator = Simulator::new(SimulatorOptions::default());
+    let personal_ids = simulator.sample_personal_ids(5);
+    let enterprise_codes = simulator.sample_enterprise_codes(3);
+    let listener = TcpListener::bind(mock_addr).await.with_context(|| format!("cannot listen on {mock_addr}"))?;
+    let mock = listener.local_addr()?;
+    let (stop_mock, mock_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mock_task = tokio::spawn(simulator.serve(listener, async move {
+        let _ = mock_stopped.await;
+    }));
+
+    let store = Store::open(&config.store_url(), &StoreOptions { max_connections: 2 }).await?;
+    store.apply(&demo::registry(mock)).await?;
+    store.close().await;
+
+    let node = Node::start(config).await?;
+    let manifest = demo::manifest(node.data_addr, node.admin_addr, mock, &personal_ids, &enterprise_codes);
+    let manifest_path = data_dir.join("demo.json");
+    // Written last, once everything answers, so scripts can wait for the file.
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
+        .with_context(|| format!("writing {}", manifest_path.display()))?;
+    let first_id = personal_ids.first().map(String::as_str).unwrap_or("001203004567");
+    let first_enterprise = enterprise_codes.first().map(String::as_str).unwrap_or("0312345678");
+    println!("{}", demo::tour(node.data_addr, node.admin_addr, first_id, first_enterprise));
+
+    shutdown_signal().await;
+    node.shutdown().await;
+    let _ = stop_mock.send(());
+    let _ = mock_task.await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

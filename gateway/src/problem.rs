@@ -1,0 +1,184 @@
+//! The gateway's errors, and the one place where they become RFC 9457
+//! problem responses. Stages return [`GatewayError`]; nothing else in the
+//! gateway builds an error response.
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use lgsp_adapters::AdapterError;
+use lgsp_contracts::ErrorCode;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why the gateway refused or failed an exchange.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Nothing is registered at the path.
+    #[error("no service is registered at {0}")]
+    ServiceNotFound(String),
+    /// The service version is retired.
+    #[error("service {0} has been retired")]
+    ServiceRetired(String),
+    /// The province has blocked all traffic to the service.
+    #[error("service {0} is blocked by the province")]
+    ServiceBlocked(String),
+    /// The request is malformed; the text is safe to show.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The request body is larger than allowed.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The upstream call failed.
+    #[error(transparent)]
+    Upstream(#[from] AdapterError),
+    /// The whole exchange took longer than the gateway allows.
+    #[error("the exchange exceeded the gateway's bound of {0:?}")]
+    Deadline(Duration),
+    /// A fault inside the gateway; the text is logged, never shown.
+    #[error("internal fault: {0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            GatewayError::ServiceNotFound(_) => ErrorCode::ServiceNotFound,
+            GatewayError::ServiceRetired(_) => ErrorCode::ServiceRetired,
+            GatewayError::ServiceBlocked(_) => ErrorCode::UpstreamUnavailable,
+            GatewayError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            GatewayError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            GatewayError::Upstream(e) => match e {
+                AdapterError::Timeout(_) => ErrorCode::UpstreamTimeout,
+                AdapterError::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
+                AdapterError::RequestTooLarge { .. } => ErrorCode::PayloadTooLarge,
+                AdapterError::ResponseTooLarge { .. }
+                | AdapterError::Transport(_)
+                | AdapterError::Status { .. }
+                | AdapterError::InvalidUrl(_) => ErrorCode::UpstreamError,
+            },
+            GatewayError::Deadline(_) => ErrorCode::UpstreamTimeout,
+            GatewayError::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// What the caller is told. Upstream internals (addresses, library
+    /// messages) stay in the log.
+    fn detail(&self) -> String {
+        match self {
+            GatewayError::Upstream(e) => match e {
+                AdapterError::Timeout(d) => format!("the upstream did not answer within {} ms", d.as_millis()),
+                AdapterError::CircuitOpen { .. } => {
+                    "the upstream is failing; calls are paused to let it recover, try again shortly".into()
+                }
+                AdapterError::RequestTooLarge { limit } => format!("request body exceeds the limit of {limit} bytes"),
+                AdapterError::ResponseTooLarge { limit } => {
+                    format!("the upstream's answer exceeds the limit of {limit} bytes")
+                }
+                AdapterError::Transport(_) => "the upstream could not be reached or closed the connection".into(),
+                AdapterError::Status { status } => format!("the upstream answered with status {status}"),
+                AdapterError::InvalidUrl(_) => "the service's upstream is misconfigured".into(),
+            },
+            GatewayError::Internal(_) => "the gateway failed to handle the request; it has been logged".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The body of a problem response (RFC 9457 with the gateway's extensions).
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Vietnamese title of the code.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened, safe to show.
+    pub detail: String,
+    /// Stable code.
+    pub code: ErrorCode,
+    /// The exchange's request id.
+    pub request_id: String,
+    /// The upstream's status, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_status: Option<u16>,
+}
+
+/// Turns an error into its problem response. This is the only place that does.
+pub fn problem_response(error: &GatewayError, request_id: &str) -> Response {
+    let code = error.code();
+    let upstream_status = match error {
+        GatewayError::Upstream(e) => e.upstream_status(),
+        _ => None,
+    };
+    let problem = Problem {
+        type_uri: code.type_uri(),
+        title: code.title(),
+        status: code.status(),
+        detail: error.detail(),
+        code,
+        request_id: request_id.to_string(),
+        upstream_status,
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if code == ErrorCode::UpstreamUnavailable {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(error: GatewayError) -> (u16, serde_json::Value) {
+        let response = problem_response(&error, "req-1");
+        let status = response.status().as_u16();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn problem_has_rfc9457_members_and_code() {
+        let (status, body) = body_of(GatewayError::ServiceNotFound("/api/x/v1".into())).await;
+        assert_eq!(status, 404);
+        assert_eq!(body["code"], "SERVICE_NOT_FOUND");
+        assert_eq!(body["status"], 404);
+        assert_eq!(body["request_id"], "req-1");
+        assert_eq!(body["title"], "Không tìm thấy dịch vụ");
+        assert!(body["type"].as_str().is_some_and(|t| t.ends_with("service-not-found")));
+    }
+
+    #[tokio::test]
+    async fn upstream_internals_are_not_leaked() {
+        let error = GatewayError::Upstream(AdapterError::Transport("tcp connect error 10.9.8.7:443".into()));
+        let (status, body) = body_of(error).await;
+        assert_eq!(status, 502);
+        assert_eq!(body["code"], "UPSTREAM_ERROR");
+        assert!(!body.to_string().contains("10.9.8.7"));
+    }
+
+    #[tokio::test]
+    async fn each_adapter_error_has_its_code() {
+        let cases = [
+            (AdapterError::Timeout(Duration::from_millis(5)), 504, "UPSTREAM_TIMEOUT"),
+            (AdapterError::CircuitOpen { upstream: "u".into() }, 503, "UPSTREAM_UNAVAILABLE"),
+            (AdapterError::RequestTooLarge { limit: 1 }, 413, "PAYLOAD_TOO_LARGE"),
+            (AdapterError::Status { status: 500 }, 502, "UPSTREAM_ERROR"),
+        ];
+        for (error, status, code) in cases {
+            let (s, body) = body_of(GatewayError::Upstream(error)).await;
+            assert_eq!((s, body["code"].as_str()), (status, Some(code)));
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Keeps the snapshot in step with the store: checks the registry version on
+//! an interval and rebuilds off the hot path when it moved.
+
+use super::snapshot::{Snapshot, SnapshotHandle};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+use crate::telemetry::SnapshotReloaded;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Loads the registry from the store and builds a snapshot.
+pub async fn load(store: &Store, config: &Config) -> Result<Snapshot, StoreError> {
+    let started = Instant::now();
+    let (version, data) = store.load_registry().await?;
+    let snapshot = Snapshot::build(version, data, config);
+    SnapshotReloaded { version, routes: snapshot.route_count(), took: started.elapsed() }.emit();
+    Ok(snapshot)
+}
+
+/// Follows the store until `stop` turns true.
+pub async fn follow(store: Store, config: Arc<Config>, handle: SnapshotHandle, mut stop: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(config.registry.reload_interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        match store.registry_version().await {
+            Ok(version) if version != handle.current().version => match load(&store, &config).await {
+                Ok(snapshot) => handle.replace(snapshot),
+                Err(e) => tracing::warn!(event = "snapshot_reload_failed", error = %e),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(event = "snapshot_version_check_failed", error = %e),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The immutable in-memory snapshot of the registry that the data plane
+//! routes on, and the handle that swaps it atomically.
+//!
+//! The hot path never touches the store: it loads the current snapshot (one
+//! atomic pointer read) and looks routes up in hash maps.
+
+use super::model::{RegistryData, Service};
+use crate::config::Config;
+use arc_swap::ArcSwap;
+use http::Method;
+use lgsp_adapters::rest::CallSettings;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A service version ready to be called: its declaration and resolved settings.
+#[derive(Debug)]
+pub struct Route {
+    /// The service as registered.
+    pub service: Service,
+    /// `slug/version`, as used in logs and metrics.
+    pub key: String,
+    /// Upstream base URL without a trailing slash.
+    pub upstream_base: String,
+    /// Timeouts and limits, service values over gateway defaults.
+    pub call: CallSettings,
+    operations: Vec<CompiledOperation>,
+}
+
+#[derive(Debug)]
+struct CompiledOperation {
+    method: Method,
+    template: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// An operation matched by a request path.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MatchedOperation<'a> {
+    /// The operation's path template, e.g. `/citizens/{soDinhDanh}`.
+    pub template: &'a str,
+    /// Path parameters by name.
+    pub params: Vec<(&'a str, String)>,
+}
+
+/// How a request path relates to a route's declared operations.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OperationMatch<'a> {
+    /// The service declares no operations: everything passes through.
+    Undeclared,
+    /// An operation matched.
+    Matched(MatchedOperation<'a>),
+    /// The path matches an operation, but not with this method.
+    MethodNotOffered(Vec<&'a str>),
+    /// No operation has this path.
+    NoSuchPath,
+}
+
+impl Route {
+    fn build(service: Service, config: &Config) -> Route {
+        let up = &service.upstream;
+        let call = CallSettings {
+            connect_timeout: Duration::from_millis(up.connect_timeout_ms.unwrap_or(config.upstream.connect_timeout_ms)),
+            timeout: Duration::from_millis(up.timeout_ms.unwrap_or(config.upstream.timeout_ms)),
+            retries: up.retries.unwrap_or(config.upstream.retries),
+            max_request_bytes: up.max_request_bytes.unwrap_or(config.limits.max_request_bytes),
+            max_response_bytes: up.max_response_bytes.unwrap_or(config.limits.max_response_bytes),
+        };
+        let operations = service
+            .operations
+            .iter()
+            .filter_map(|op| {
+                let method = Method::from_bytes(op.method.to_ascii_uppercase().as_bytes()).ok()?;
+                let segments = split_path(&op.path)
+                    .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => Segment::Param(name.to_string()),
+                        None => Segment::Literal(s.to_string()),
+                    })
+                    .collect();
+                Some(CompiledOperation { method, template: op.path.clone(), segments })
+            })
+            .collect();
+        Route {
+            key: format!("{}/{}", service.slug, service.version),
+            upstream_base: up.url.trim_end_matches('/').to_string(),
+            call,
+            operations,
+            service,
+        }
+    }
+
+    /// Matches `rest` (the path below `/api/{service}/{version}`) against the operations.
+    pub fn match_operation(&self, method: &Method, rest: &str) -> OperationMatch<'_> {
+        if self.operations.is_empty() {
+            return OperationMatch::Undeclared;
+        }
+        let parts: Vec<&str> = split_path(rest).collect();
+        let mut offered = Vec::new();
+        for op in &self.operations {
+            if op.segments.len() != parts.len() {
+                continue;
+            }
+            let mut params = Vec::new();
+            let fits = op.segments.iter().zip(&parts).all(|(seg, part)| match seg {
+                Segment::Literal(l) => l == part,
+                Segment::Param(name) => {
+                    params.push((name.as_str(), (*part).to_string()));
+                    true
+                }
+            });
+            if !fits {
+                continue;
+            }
+            if op.method == *method {
+                return OperationMatch::Matched(MatchedOperation { template: &op.template, params });
+            }
+            offered.push(op.method.as_str());
+        }
+        if offered.is_empty() { OperationMatch::NoSuchPath } else { OperationMatch::MethodNotOffered(offered) }
+    }
+}
+
+fn split_path(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+/// What a lookup of `/api/{slug}/{version}` found.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// The route.
+    Found(&'a Arc<Route>),
+    /// No service has this slug, or not this version.
+    NotFound,
+}
+
+/// One immutable view of the registry.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The store's registry version this was built from.
+    pub version: i64,
+    /// When it was built.
+    pub built_at: SystemTime,
+    /// The registry data, for the admin plane.
+    pub data: RegistryData,
+    routes: HashMap<String, HashMap<String, Arc<Route>>>,
+}
+
+impl Snapshot {
+    /// Builds the routing tables from registry data.
+    pub fn build(version: i64, data: RegistryData, config: &Config) -> Snapshot {
+        let mut routes: HashMap<String, HashMap<String, Arc<Route>>> = HashMap::new();
+        for service in &data.services {
+            let route = Arc::new(Route::build(service.clone(), config));
+            routes.entry(service.slug.to_string()).or_default().insert(service.version.clone(), route);
+        }
+        Snapshot { version, built_at: SystemTime::now(), data, routes }
+    }
+
+    /// An empty snapshot, before the first load.
+    pub fn empty() -> Snapshot {
+        Snapshot { version: -1, built_at: SystemTime::now(), data: RegistryData::default(), routes: HashMap::new() }
+    }
+
+    /// Looks a service version up.
+    pub fn lookup(&self, slug: &str, version: &str) -> Lookup<'_> {
+        match self.routes.get(slug).and_then(|versions| versions.get(version)) {
+            Some(route) => Lookup::Found(route),
+            None => Lookup::NotFound,
+        }
+    }
+
+    /// Number of routable service versions.
+    pub fn route_count(&self) -> usize {
+        self.routes.values().map(HashMap::len).sum()
+    }
+}
+
+/// The shared, atomically swapped current snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+
+impl SnapshotHandle {
+    /// A handle holding `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        SnapshotHandle(Arc::new(ArcSwap::from_pointee(snapshot)))
+    }
+
+    /// The current snapshot; cheap, lock-free.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+
+    /// Replaces the snapshot; requests in flight keep the one they loaded.
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.0.store(Arc::new(snapshot));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::model::{Operation, UpstreamSettings};
+
+    fn service(ops: &[(&str, &str)]) -> Service {
+        toml::from_str::<Service>(&format!(
+            "slug='population'\nversion='v1'\nname='Dân cư'\nowner='000.00.00.G01'\n[upstream]\nurl='http://127.0.0.1:1/p/'\n{}",
+            ops.iter().map(|(m, p)| format!("[[operations]]\nmethod='{m}'\npath='{p}'\n")).collect::<String>()
+        ))
+        .expect("service")
+    }
+
+    #[test]
+    fn resolves_defaults_and_trims_base() {
+        let mut s = service(&[]);
+        s.upstream = UpstreamSettings { timeout_ms: Some(250), ..s.upstream };
+        let snap = Snapshot::build(1, RegistryData { services: vec![s], ..Default::default() }, &Config::default());
+        let Lookup::Found(route) = snap.lookup("population", "v1") else { panic!("route") };
+        assert_eq!(route.upstream_base, "http://127.0.0.1:1/p");
+        assert_eq!(route.call.timeout, Duration::from_millis(250));
+        assert_eq!(route.call.connect_timeout, Duration::from_millis(2_000));
+        assert!(matches!(snap.lookup("population", "v2"), Lookup::NotFound));
+        assert!(matches!(snap.lookup("nope", "v1"), Lookup::NotFound));
+    }
+
+    #[test]
+    fn matches_operations_with_params() {
+        let snap = Snapshot::build(
+            1,
+            RegistryData { services: vec![service(&[("GET", "/citizens/{soDinhDanh}"), ("POST", "/citizens")])], ..Default::default() },
+            &Config::default(),
+        );
+        let Lookup::Found(route) = snap.lookup("population", "v1") else { panic!("route") };
+        assert_eq!(
+            route.match_operation(&Method::GET, "/citizens/001203004567"),
+            OperationMatch::Matched(MatchedOperation {
+                template: "/citizens/{soDinhDanh}",
+                params: vec![("soDinhDanh", "001203004567".into())]
+            })
+        );
+        assert_eq!(route.match_operation(&Method::DELETE, "/citizens/1"), OperationMatch::MethodNotOffered(vec!["GET"]));
+        assert_eq!(route.match_operation(&Method::GET, "/households/1"), OperationMatch::NoSuchPath);
+        assert!(matches!(route.match_operation(&Method::POST, "/citizens"), OperationMatch::Matched(_)));
+    }
+
+    #[test]
+    fn undeclared_operations_pass_through() {
+        let snap = Snapshot::build(1, RegistryData { services: vec![service(&[])], ..Default::default() }, &Config::default());
+        let Lookup::Found(route) = snap.lookup("population", "v1") else { panic!("route") };
+        assert_eq!(route.match_operation(&Method::PATCH, "/anything/at/all"), OperationMatch::Undeclared);
+        let _ = Operation { method: "GET".into(), path: "/".into() };
+    }
+
+    #[test]
+    fn handle_swaps_atomically() {
+        let handle = SnapshotHandle::new(Snapshot::empty());
+        let before = handle.current();
+        handle.replace(Snapshot::build(7, RegistryData::default(), &Config::default()));
+        assert_eq!(before.version, -1, "a loaded snapshot never changes under its reader");
+        assert_eq!(handle.current().version, 7);
+    }
+}

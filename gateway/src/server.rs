@@ -1,0 +1,165 @@
+//! A running gateway node: the data and admin listeners, the snapshot
+//! follower, and graceful shutdown.
+//!
+//! Shutdown stops accepting, lets in-flight exchanges finish within
+//! `limits.shutdown_grace_ms`, then closes the store so its last writes are
+//! flushed.
+
+use crate::config::{Config, redact_url};
+use crate::health;
+use crate::pipeline::{Pipeline, accept::AcceptLimits};
+use crate::registry::{reload, snapshot::SnapshotHandle};
+use crate::store::{Store, StoreError, StoreOptions};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use lgsp_adapters::rest::RestAdapter;
+use lgsp_adapters::rest::breaker::BreakerSettings;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("cannot open the store at {url}: {source}")]
+    Store {
+        /// The store URL, password hidden.
+        url: String,
+        /// The cause.
+        source: StoreError,
+    },
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The configuration key that set it.
+        key: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// What both planes share.
+#[derive(Clone)]
+pub struct NodeState {
+    /// The data-plane pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// The store.
+    pub store: Store,
+    /// The current snapshot.
+    pub snapshot: SnapshotHandle,
+}
+
+/// A started gateway node.
+pub struct Node {
+    /// Where the data plane listens.
+    pub data_addr: SocketAddr,
+    /// Where the admin plane listens.
+    pub admin_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    follower: JoinHandle<()>,
+    store: Store,
+    grace: Duration,
+}
+
+impl Node {
+    /// Opens the store, loads the snapshot and starts both listeners.
+    pub async fn start(config: Config) -> Result<Node, StartError> {
+        let config = Arc::new(config);
+        let url = config.store_url();
+        if url.starts_with("sqlite:") {
+            // The embedded store lives in the data directory; create it on first run.
+            let _ = std::fs::create_dir_all(&config.data_dir);
+        }
+        let store_error = |source| StartError::Store { url: redact_url(&url), source };
+        let store = Store::open(&url, &StoreOptions { max_connections: config.store.max_connections })
+            .await
+            .map_err(store_error)?;
+        let snapshot = SnapshotHandle::new(reload::load(&store, &config).await.map_err(store_error)?);
+
+        let pipeline = Arc::new(Pipeline {
+            snapshot: snapshot.clone(),
+            rest: RestAdapter::new(BreakerSettings {
+                failure_threshold: config.upstream.breaker_failures,
+                open_for: Duration::from_millis(config.upstream.breaker_open_ms),
+            }),
+            accept: AcceptLimits { max_request_bytes: config.limits.max_request_bytes },
+            deadline: Duration::from_millis(config.limits.request_timeout_ms),
+        });
+        let state = NodeState { pipeline, store: store.clone(), snapshot: snapshot.clone() };
+
+        let bind = |addr, key| async move {
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, key, source })
+        };
+        let data_listener = bind(config.listen.data, "listen.data").await?;
+        let admin_listener = bind(config.listen.admin, "listen.admin").await?;
+        let data_addr = data_listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen.data, key: "listen.data", source })?;
+        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen.admin, key: "listen.admin", source })?;
+
+        let (stop, stopped) = watch::channel(false);
+        let servers = vec![
+            serve(data_listener, data_plane(state.clone()), stopped.clone()),
+            serve(admin_listener, admin_plane(state.clone()), stopped.clone()),
+        ];
+        let follower = tokio::spawn(reload::follow(store.clone(), config.clone(), snapshot, stopped));
+        tracing::info!(event = "node_started", data = %data_addr, admin = %admin_addr, store = %redact_url(&url));
+        Ok(Node { data_addr, admin_addr, stop, servers, follower, store, grace: config.shutdown_grace() })
+    }
+
+    /// Stops accepting, waits up to the grace period for in-flight exchanges,
+    /// then flushes and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(self.grace, futures_util::future::join_all(self.servers)).await;
+        if drained.is_err() {
+            tracing::warn!(event = "shutdown_grace_exceeded", grace_ms = self.grace.as_millis() as u64);
+        }
+        self.follower.abort();
+        self.store.close().await;
+        tracing::info!(event = "node_stopped");
+    }
+}
+
+fn serve(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+/// The data plane: health, and everything else through the pipeline.
+fn data_plane(state: NodeState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
+        .fallback(exchange)
+        .with_state(state)
+}
+
+async fn exchange(
+    State(state): State<NodeState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    state.pipeline.clone().handle(client, request).await
+}
+
+/// The admin plane: health and the registry view; the admin API grows here.
+fn admin_plane(state: NodeState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
+        .route("/admin/v1/registry", axum::routing::get(health::registry))
+        .with_state(state)
+}

@@ -1,0 +1,527 @@
+//! Registry queries: loading the declared agencies, systems and services as
+//! one consistent snapshot, and applying a desired state in one transaction.
+//!
+//! Each row keeps the entity as serde_json wrote it in `definition`; loading
+//! parses that, and applying compares it (as JSON values) with what is declared.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+use super::{Backend, Store, StoreError};
+use crate::registry::model::{Agency, RegistryData, Service, ServiceState, System};
+
+/// What an apply changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Entities that did not exist before, e.g. `agency 000.00.00.H29`.
+    pub created: Vec<String>,
+    /// Entities whose stored definition differed and was replaced.
+    pub updated: Vec<String>,
+    /// Entities already stored exactly as declared.
+    pub unchanged: Vec<String>,
+    /// The registry version after the apply.
+    pub version: i64,
+}
+
+impl Store {
+    /// The registry version counter, bumped by every apply that changes something.
+    pub async fn registry_version(&self) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_version(&mut conn).await
+    }
+
+    /// The registry version and every entity, read in one transaction and sorted by key.
+    pub async fn load_registry(&self) -> Result<(i64, RegistryData), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Under PostgreSQL's default READ COMMITTED each SELECT would take
+            // its own snapshot, and an apply committing in between would tear
+            // the version from the entities. SQLite's WAL snapshot already
+            // spans the whole transaction.
+            (&mut *tx)
+                .execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?;
+        }
+        let version = read_version(&mut tx).await?;
+        let mut agencies = parse_all::<Agency>(stored_definitions::<Agency>(&mut tx).await?)?;
+        let mut systems = parse_all::<System>(stored_definitions::<System>(&mut tx).await?)?;
+        let mut services = parse_all::<Service>(stored_definitions::<Service>(&mut tx).await?)?;
+        tx.commit().await?;
+
+        // Sorted here rather than by ORDER BY: PostgreSQL collations ignore
+        // punctuation, which would order slugs differently from SQLite.
+        agencies.sort_by(|a, b| a.code.cmp(&b.code));
+        systems.sort_by(|a, b| a.slug.cmp(&b.slug));
+        services.sort_by(|a, b| (&a.slug, &a.version).cmp(&(&b.slug, &b.version)));
+        Ok((
+            version,
+            RegistryData {
+                agencies,
+                systems,
+                services,
+            },
+        ))
+    }
+
+    /// Upserts every entity of `desired` in one transaction and reports what changed.
+    ///
+    /// Entities absent from `desired` are left alone. References (an agency's
+    /// parent, a system's agency, a service's owner) must resolve within
+    /// `desired` or the store, or nothing is written. The registry version is
+    /// bumped by one when anything was created or updated.
+    pub async fn apply(&self, desired: &RegistryData) -> Result<ApplyReport, StoreError> {
+        let agencies = declare(&desired.agencies)?;
+        let systems = declare(&desired.systems)?;
+        let services = declare(&desired.services)?;
+
+        let mut tx = self.pool.begin().await?;
+        // Writing the version row first makes concurrent applies take turns:
+        // PostgreSQL holds the row lock and SQLite the write lock until commit,
+        // so each apply compares against what the previous one committed and
+        // SQLite never has to upgrade a stale read snapshot.
+        let locked = sqlx::query("UPDATE registry_meta SET version = version WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
+            return Err(missing_version_row());
+        }
+        let stored_agencies = stored_definitions::<Agency>(&mut tx).await?;
+        let stored_systems = stored_definitions::<System>(&mut tx).await?;
+        let stored_services = stored_definitions::<Service>(&mut tx).await?;
+        let mut parents = HashMap::new();
+        for row in sqlx::query("SELECT code, parent FROM agencies")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let code: String = row.try_get("code")?;
+            let parent: Option<String> = row.try_get("parent")?;
+            parents.insert(code, parent);
+        }
+        validate(&agencies, &systems, &services, parents)?;
+
+        let now = now_millis();
+        let mut report = ApplyReport::default();
+        write_changes(&mut tx, &agencies, &stored_agencies, now, &mut report).await?;
+        write_changes(&mut tx, &systems, &stored_systems, now, &mut report).await?;
+        write_changes(&mut tx, &services, &stored_services, now, &mut report).await?;
+        if !report.created.is_empty() || !report.updated.is_empty() {
+            sqlx::query("UPDATE registry_meta SET version = version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        report.version = read_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+/// A registry entity as stored in its own table.
+trait Entity: Serialize + DeserializeOwned {
+    /// The word naming the entity in reports and errors.
+    const KIND: &'static str;
+    /// Selects the key columns and `definition` of every row.
+    const SELECT: &'static str;
+    /// The entity's key as text, e.g. `population/v1`.
+    fn key(&self) -> String;
+    /// The key of a row selected by `SELECT`.
+    fn row_key(row: &AnyRow) -> Result<String, sqlx::Error>;
+    /// The upsert of this entity with its serialized definition.
+    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>>;
+}
+
+impl Entity for Agency {
+    const KIND: &'static str = "agency";
+    const SELECT: &'static str = "SELECT code, definition FROM agencies";
+
+    fn key(&self) -> String {
+        self.code.to_string()
+    }
+
+    fn row_key(row: &AnyRow) -> Result<String, sqlx::Error> {
+        row.try_get("code")
+    }
+
+    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+        sqlx::query(
+            "INSERT INTO agencies (code, name, parent, definition, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, \
+             definition = excluded.definition, updated_at = excluded.updated_at",
+        )
+        .bind(self.code.to_string())
+        .bind(self.name.clone())
+        .bind(self.parent.as_ref().map(|parent| parent.to_string()))
+        .bind(definition)
+        .bind(now)
+    }
+}
+
+impl Entity for System {
+    const KIND: &'static str = "system";
+    const SELECT: &'static str = "SELECT slug, definition FROM systems";
+
+    fn key(&self) -> String {
+        self.slug.to_string()
+    }
+
+    fn row_key(row: &AnyRow) -> Result<String, sqlx::Error> {
+        row.try_get("slug")
+    }
+
+    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+        sqlx::query(
+            "INSERT INTO systems (slug, agency, definition, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (slug) DO UPDATE SET agency = excluded.agency, \
+             definition = excluded.definition, updated_at = excluded.updated_at",
+        )
+        .bind(self.slug.to_string())
+        .bind(self.agency.to_string())
+        .bind(definition)
+        .bind(now)
+    }
+}
+
+impl Entity for Service {
+    const KIND: &'static str = "service";
+    const SELECT: &'static str = "SELECT slug, version, definition FROM services";
+
+    fn key(&self) -> String {
+        format!("{}/{}", self.slug, self.version)
+    }
+
+    fn row_key(row: &AnyRow) -> Result<String, sqlx::Error> {
+        let slug: String = row.try_get("slug")?;
+        let version: String = row.try_get("version")?;
+        Ok(format!("{slug}/{version}"))
+    }
+
+    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+        sqlx::query(
+            "INSERT INTO services (slug, version, state, owner, definition, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (slug, version) DO UPDATE SET state = excluded.state, \
+             owner = excluded.owner, definition = excluded.definition, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(self.slug.to_string())
+        .bind(self.version.clone())
+        .bind(state_name(self.state).to_string())
+        .bind(self.owner.to_string())
+        .bind(definition)
+        .bind(now)
+    }
+}
+
+/// The `state` column's value: the same snake_case name serde writes.
+fn state_name(state: ServiceState) -> &'static str {
+    match state {
+        ServiceState::Draft => "draft",
+        ServiceState::Published => "published",
+        ServiceState::Deprecated => "deprecated",
+        ServiceState::Retired => "retired",
+        ServiceState::Blocked => "blocked",
+    }
+}
+
+/// An entity of the desired state, serialized once for comparing and writing.
+struct Declared<'a, T> {
+    entity: &'a T,
+    value: Value,
+    text: String,
+}
+
+/// Serializes the declared entities by key, refusing a key declared twice
+/// (which of the two would win is not something a file should leave open).
+fn declare<T: Entity>(entities: &[T]) -> Result<BTreeMap<String, Declared<'_, T>>, StoreError> {
+    let mut declared = BTreeMap::new();
+    for entity in entities {
+        let key = entity.key();
+        let what = || format!("{} {key}", T::KIND);
+        let invalid = |detail: String| StoreError::Invalid {
+            what: what(),
+            detail,
+        };
+        let value = serde_json::to_value(entity)
+            .map_err(|error| invalid(format!("cannot be serialized: {error}")))?;
+        let text = serde_json::to_string(&value)
+            .map_err(|error| invalid(format!("cannot be serialized: {error}")))?;
+        if declared.contains_key(&key) {
+            return Err(invalid("is declared more than once".to_string()));
+        }
+        declared.insert(
+            key,
+            Declared {
+                entity,
+                value,
+                text,
+            },
+        );
+    }
+    Ok(declared)
+}
+
+/// Checks that every reference resolves within the desired state or the store
+/// and that no agency becomes its own ancestor.
+fn validate(
+    agencies: &BTreeMap<String, Declared<'_, Agency>>,
+    systems: &BTreeMap<String, Declared<'_, System>>,
+    services: &BTreeMap<String, Declared<'_, Service>>,
+    stored_parents: HashMap<String, Option<String>>,
+) -> Result<(), StoreError> {
+    let mut parents = stored_parents;
+    for (code, declared) in agencies {
+        let parent = declared
+            .entity
+            .parent
+            .as_ref()
+            .map(|parent| parent.to_string());
+        parents.insert(code.clone(), parent);
+    }
+    let missing = |kind: &str, key: &str, role: &str, code: &str| StoreError::Invalid {
+        what: format!("{kind} {key}"),
+        detail: format!("its {role} {code} is neither in the applied data nor in the store"),
+    };
+
+    for (code, declared) in agencies {
+        let Some(parent) = &declared.entity.parent else {
+            continue;
+        };
+        if !parents.contains_key(parent.as_str()) {
+            return Err(missing("agency", code, "parent agency", parent.as_str()));
+        }
+        let mut chain = vec![code.as_str()];
+        let mut next = parents.get(code).and_then(|parent| parent.as_deref());
+        while let Some(ancestor) = next {
+            let looped = chain.contains(&ancestor);
+            chain.push(ancestor);
+            if looped {
+                return Err(StoreError::Invalid {
+                    what: format!("agency {code}"),
+                    detail: format!("its parent chain loops: {}", chain.join(" → ")),
+                });
+            }
+            next = parents.get(ancestor).and_then(|parent| parent.as_deref());
+        }
+    }
+    for (slug, declared) in systems {
+        let agency = declared.entity.agency.as_str();
+        if !parents.contains_key(agency) {
+            return Err(missing("system", slug, "agency", agency));
+        }
+    }
+    for (key, declared) in services {
+        let owner = declared.entity.owner.as_str();
+        if !parents.contains_key(owner) {
+            return Err(missing("service", key, "owner agency", owner));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the declared entities that differ from the stored ones and lists
+/// each one in the report.
+async fn write_changes<T: Entity>(
+    conn: &mut AnyConnection,
+    declared: &BTreeMap<String, Declared<'_, T>>,
+    stored: &BTreeMap<String, String>,
+    now: i64,
+    report: &mut ApplyReport,
+) -> Result<(), StoreError> {
+    for (key, entity) in declared {
+        let label = format!("{} {key}", T::KIND);
+        let list = match stored.get(key) {
+            None => &mut report.created,
+            // A stored definition that no longer parses is replaced: the
+            // apply repairs it rather than failing on it.
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(value) if value == entity.value => {
+                    report.unchanged.push(label);
+                    continue;
+                }
+                _ => &mut report.updated,
+            },
+        };
+        entity
+            .entity
+            .upsert(entity.text.clone(), now)
+            .execute(&mut *conn)
+            .await?;
+        list.push(label);
+    }
+    Ok(())
+}
+
+/// The stored definitions of one table, by key.
+async fn stored_definitions<T: Entity>(
+    conn: &mut AnyConnection,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut stored = BTreeMap::new();
+    for row in sqlx::query(T::SELECT).fetch_all(&mut *conn).await? {
+        let definition: String = row.try_get("definition")?;
+        stored.insert(T::row_key(&row)?, definition);
+    }
+    Ok(stored)
+}
+
+/// Parses stored definitions, checking each belongs to the row that holds it.
+fn parse_all<T: Entity>(stored: BTreeMap<String, String>) -> Result<Vec<T>, StoreError> {
+    stored
+        .into_iter()
+        .map(|(key, definition)| {
+            let corrupt = |detail: String| StoreError::Corrupt {
+                what: format!("{} {key}", T::KIND),
+                detail,
+            };
+            let entity: T = serde_json::from_str(&definition)
+                .map_err(|error| corrupt(format!("definition does not parse: {error}")))?;
+            if entity.key() != key {
+                return Err(corrupt(format!(
+                    "definition describes {} {}",
+                    T::KIND,
+                    entity.key()
+                )));
+            }
+            Ok(entity)
+        })
+        .collect()
+}
+
+/// The current registry version.
+async fn read_version(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    sqlx::query_scalar::<_, i64>("SELECT version FROM registry_meta WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(missing_version_row)
+}
+
+/// The error for a database whose migration-created version row was deleted.
+fn missing_version_row() -> StoreError {
+    StoreError::Corrupt {
+        what: "registry_meta".to_string(),
+        detail: "the registry version row (id = 1) is missing".to_string(),
+    }
+}
+
+/// Now as unix milliseconds; a clock before 1970 stores 0 rather than failing an apply.
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    fn registry(value: Value) -> RegistryData {
+        serde_json::from_value(value).expect("registry fixture")
+    }
+
+    fn fixture() -> RegistryData {
+        registry(serde_json::json!({
+            "agencies": [
+                { "code": "000.00.00.H29", "name": "UBND tỉnh Hà Tĩnh" },
+                { "code": "000.00.01.H29", "name": "Sở Tư pháp", "parent": "000.00.00.H29" }
+            ],
+            "services": [{
+                "slug": "population", "version": "v1", "name": "Dân cư",
+                "owner": "000.00.01.H29", "upstream": { "url": "http://127.0.0.1:9/" }
+            }]
+        }))
+    }
+
+    #[test]
+    fn state_names_match_serde() {
+        for state in [
+            ServiceState::Draft,
+            ServiceState::Published,
+            ServiceState::Deprecated,
+            ServiceState::Retired,
+            ServiceState::Blocked,
+        ] {
+            let serde = serde_json::to_value(state).expect("state serializes");
+            assert_eq!(serde, Value::String(state_name(state).to_string()));
+        }
+    }
+
+    #[tokio::test]
+    async fn corrupt_definitions_are_reported_and_repaired_by_apply() {
+        let store = Store::open("sqlite::memory:", &StoreOptions::default())
+            .await
+            .expect("open");
+        let data = fixture();
+        store.apply(&data).await.expect("apply");
+
+        sqlx::query("UPDATE agencies SET definition = $1 WHERE code = $2")
+            .bind("{not json".to_string())
+            .bind("000.00.01.H29".to_string())
+            .execute(&store.pool)
+            .await
+            .expect("corrupt a row");
+        match store.load_registry().await {
+            Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "agency 000.00.01.H29"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+
+        let report = store.apply(&data).await.expect("re-apply");
+        assert_eq!(report.updated, vec!["agency 000.00.01.H29".to_string()]);
+        let (_, loaded) = store.load_registry().await.expect("load after repair");
+        assert_eq!(loaded, data);
+
+        // A definition moved to another row is as wrong as one that does not parse.
+        sqlx::query("UPDATE services SET version = $1")
+            .bind("v9".to_string())
+            .execute(&store.pool)
+            .await
+            .expect("move a row");
+        match store.load_registry().await {
+            Err(StoreError::Corrupt { what, detail }) => {
+                assert_eq!(what, "service population/v9");
+                assert!(detail.contains("population/v1"), "{detail}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicates_and_loops_are_refused() {
+        let store = Store::open("sqlite::memory:", &StoreOptions::default())
+            .await
+            .expect("open");
+        let mut twice = fixture();
+        twice.agencies.push(twice.agencies[0].clone());
+        match store.apply(&twice).await {
+            Err(StoreError::Invalid { what, detail }) => {
+                assert_eq!(what, "agency 000.00.00.H29");
+                assert!(detail.contains("more than once"), "{detail}");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+
+        store.apply(&fixture()).await.expect("apply");
+        // H29 under its own child: valid codes, but a loop through stored data.
+        let looping = registry(serde_json::json!({
+            "agencies": [
+                { "code": "000.00.00.H29", "name": "UBND tỉnh", "parent": "000.00.01.H29" }
+            ]
+        }));
+        match store.apply(&looping).await {
+            Err(StoreError::Invalid { what, detail }) => {
+                assert_eq!(what, "agency 000.00.00.H29");
+                assert!(detail.contains("loops"), "{detail}");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        assert_eq!(store.registry_version().await.expect("version"), 1);
+    }
+}
