@@ -26,31 +26,60 @@ async fn demo_serves_every_national_service_through_the_gateway() {
     let mut waited = Duration::ZERO;
     while !manifest_path.exists() {
         assert!(waited < Duration::from_secs(60), "demo.json never appeared");
+        if let Some(status) = demo.try_wait().expect("try_wait") {
+            panic!("lgsp demo exited early with {status}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += Duration::from_millis(100);
     }
-    let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
     let data_url = manifest["data_url"].as_str().expect("data_url").to_string();
-    let admin_url = manifest["admin_url"].as_str().expect("admin_url").to_string();
-    let ids: Vec<String> = serde_json::from_value(manifest["sample_personal_ids"].clone()).expect("ids");
+    let admin_url = manifest["admin_url"]
+        .as_str()
+        .expect("admin_url")
+        .to_string();
+    let ids: Vec<String> =
+        serde_json::from_value(manifest["sample_personal_ids"].clone()).expect("ids");
     assert!(!ids.is_empty());
     let path = |service: &str, id: &str| {
-        format!("{data_url}{}", manifest["services"][service].as_str().expect("service path").replace("{id}", id))
+        format!(
+            "{data_url}{}",
+            manifest["services"][service]
+                .as_str()
+                .expect("service path")
+                .replace("{id}", id)
+        )
     };
 
     // Population: the citizen record with its fields, diacritics intact.
-    let r = http().get(path("population", &ids[0])).send().await.expect("population");
+    let r = http()
+        .get(path("population", &ids[0]))
+        .send()
+        .await
+        .expect("population");
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
     let citizen: Value = r.json().await.expect("json");
     assert_eq!(citizen["soDinhDanh"], ids[0].as_str());
     for field in ["hoTen", "ngaySinh", "gioiTinh", "noiThuongTru", "quocTich"] {
-        assert!(citizen[field].as_str().is_some_and(|s| !s.is_empty()), "{field} missing: {citizen}");
+        assert!(
+            citizen[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field} missing: {citizen}"
+        );
     }
-    assert!(!citizen["hoTen"].as_str().unwrap_or_default().is_ascii() || citizen["noiThuongTru"].as_str().is_some_and(|s| !s.is_ascii()));
+    assert!(
+        !citizen["hoTen"].as_str().unwrap_or_default().is_ascii()
+            || citizen["noiThuongTru"]
+                .as_str()
+                .is_some_and(|s| !s.is_ascii())
+    );
 
     // Civil status: XML inside JSON both ways.
-    let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><YeuCauTraCuu><soDinhDanh>{}</soDinhDanh></YeuCauTraCuu>", ids[0]);
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><YeuCauTraCuu><soDinhDanh>{}</soDinhDanh></YeuCauTraCuu>",
+        ids[0]
+    );
     let r = http()
         .post(path("civil_status", ""))
         .json(&serde_json::json!({ "loaiBanGhi": "khaiSinh", "duLieu": xml }))
@@ -61,38 +90,102 @@ async fn demo_serves_every_national_service_through_the_gateway() {
     let record: Value = r.json().await.expect("json");
     assert_eq!(record["maKetQua"], "00");
     let inner = record["duLieu"].as_str().expect("XML payload");
-    assert!(inner.contains("<KhaiSinh>") && inner.contains(&ids[0]), "{inner}");
+    assert!(
+        inner.contains("<KhaiSinh>") && inner.contains(&ids[0]),
+        "{inner}"
+    );
 
     // Enterprise and social insurance.
-    let codes: Vec<String> = serde_json::from_value(manifest["sample_enterprise_codes"].clone()).expect("codes");
-    let r = http().get(path("enterprise", &codes[0])).send().await.expect("enterprise");
+    let codes: Vec<String> =
+        serde_json::from_value(manifest["sample_enterprise_codes"].clone()).expect("codes");
+    let r = http()
+        .get(path("enterprise", &codes[0]))
+        .send()
+        .await
+        .expect("enterprise");
     assert_eq!(r.status(), 200);
     let enterprise: Value = r.json().await.expect("json");
     assert_eq!(enterprise["maDoanhNghiep"], codes[0].as_str());
-    let r = http().get(path("social_insurance", &ids[0])).send().await.expect("insurance");
+    let r = http()
+        .get(path("social_insurance", &ids[0]))
+        .send()
+        .await
+        .expect("insurance");
     assert_eq!(r.status(), 200);
     let household: Value = r.json().await.expect("json");
-    assert!(household["thanhVien"].as_array().is_some_and(|m| !m.is_empty()), "{household}");
+    assert!(
+        household["thanhVien"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{household}"
+    );
 
     // Refusals from the tour.
-    let r = http().get(path("population", "12345")).send().await.expect("send");
+    let r = http()
+        .get(path("population", "12345"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(problem_code(r).await, (400, "INVALID_REQUEST".into()));
-    let r = http().get(format!("{data_url}/api/land/v1/parcels/1")).send().await.expect("send");
+    let r = http()
+        .get(format!("{data_url}/api/land/v1/parcels/1"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(problem_code(r).await, (404, "SERVICE_NOT_FOUND".into()));
-    let r = http().get(path("population", "001099000001")).send().await.expect("send");
-    assert_eq!(r.status(), 404, "an unknown citizen is the upstream's RECORD_NOT_FOUND, passed through");
+    let r = http()
+        .get(path("population", "001099000001"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        r.status(),
+        404,
+        "an unknown citizen is the upstream's RECORD_NOT_FOUND, passed through"
+    );
 
     // Health and the admin plane.
-    let ready: Value = http().get(format!("{data_url}/readyz")).send().await.expect("ready").json().await.expect("json");
+    let ready: Value = http()
+        .get(format!("{data_url}/readyz"))
+        .send()
+        .await
+        .expect("ready")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(ready["status"], "ready");
-    let registry: Value = http().get(format!("{admin_url}/admin/v1/registry")).send().await.expect("registry").json().await.expect("json");
+    let registry: Value = http()
+        .get(format!("{admin_url}/admin/v1/registry"))
+        .send()
+        .await
+        .expect("registry")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(registry["routes"], 4);
-    assert_eq!(registry["registry"]["agencies"].as_array().map(Vec::len), Some(8));
-    let data_side_admin = http().get(format!("{data_url}/admin/v1/registry")).send().await.expect("send");
-    assert_eq!(data_side_admin.status(), 404, "the admin API is not on the data listener");
+    assert_eq!(
+        registry["registry"]["agencies"].as_array().map(Vec::len),
+        Some(8)
+    );
+    let data_side_admin = http()
+        .get(format!("{data_url}/admin/v1/registry"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        data_side_admin.status(),
+        404,
+        "the admin API is not on the data listener"
+    );
 
-    let ok = std::process::Command::new("kill").args(["-INT", &demo.id().expect("pid").to_string()]).status().expect("kill");
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &demo.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
     assert!(ok.success());
-    let status = tokio::time::timeout(Duration::from_secs(15), demo.wait()).await.expect("demo stops").expect("wait");
+    let status = tokio::time::timeout(Duration::from_secs(15), demo.wait())
+        .await
+        .expect("demo stops")
+        .expect("wait");
     assert!(status.success(), "{status:?}");
 }

@@ -6,14 +6,23 @@ mod harness;
 use harness::{GatewayBuilder, Mock, http, lgsp, problem_code};
 use serde_json::json;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn unknown_service_is_service_not_found() {
     let mock = Mock::start().await;
     let gw = GatewayBuilder::new(&mock).start().await;
-    for path in ["/api/land/v1/parcels/1", "/api/population/v9/citizens/001203004567", "/nothing-here"] {
+    for path in [
+        "/api/land/v1/parcels/1",
+        "/api/population/v9/citizens/001203004567",
+        "/nothing-here",
+    ] {
         let r = http().get(gw.url(path)).send().await.expect("send");
-        assert_eq!(problem_code(r).await, (404, "SERVICE_NOT_FOUND".into()), "{path}");
+        assert_eq!(
+            problem_code(r).await,
+            (404, "SERVICE_NOT_FOUND".into()),
+            "{path}"
+        );
     }
 }
 
@@ -23,14 +32,32 @@ async fn malformed_personal_id_is_refused_before_any_upstream_call() {
     let gw = GatewayBuilder::new(&mock).start().await;
     mock.reset_stats().await;
     for bad in ["12345", "00120300456a", "003203004567", "0012030045678"] {
-        let r = http().get(gw.url(&format!("/api/population/v1/citizens/{bad}"))).send().await.expect("send");
+        let r = http()
+            .get(gw.url(&format!("/api/population/v1/citizens/{bad}")))
+            .send()
+            .await
+            .expect("send");
         let body = r.text().await.expect("body");
         assert!(body.contains("INVALID_REQUEST"), "{bad}: {body}");
-        assert!(!body.contains(bad), "the identifier is not echoed back: {body}");
+        assert!(
+            !body.contains(bad),
+            "the identifier is not echoed back: {body}"
+        );
     }
-    assert_eq!(mock.hits("population").await, 0, "no upstream call for a malformed ID");
+    assert_eq!(
+        mock.hits("population").await,
+        0,
+        "no upstream call for a malformed ID"
+    );
 
-    let ok = http().get(gw.url(&format!("/api/population/v1/citizens/{}", Mock::known_personal_id()))).send().await.expect("send");
+    let ok = http()
+        .get(gw.url(&format!(
+            "/api/population/v1/citizens/{}",
+            Mock::known_personal_id()
+        )))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(ok.status(), 200);
     assert_eq!(mock.hits("population").await, 1);
 }
@@ -46,29 +73,68 @@ async fn oversize_body_is_payload_too_large() {
         ))
         .start()
         .await;
-    // Over the gateway-wide limit, declared up front.
-    let r = http().post(gw.url("/api/echo/v1/upload")).body(vec![b'x'; 2 * 1024 * 1024]).send().await.expect("send");
-    assert_eq!(problem_code(r).await, (413, "PAYLOAD_TOO_LARGE".into()));
+    // Over the gateway-wide limit, declared up front: refused from the head alone,
+    // before a byte of the body is read.
+    let mut socket = tokio::net::TcpStream::connect(gw.data)
+        .await
+        .expect("connect");
+    let head = "POST /api/echo/v1/upload HTTP/1.1\r\nhost: lgsp\r\ncontent-length: 2097152\r\n\r\n";
+    socket.write_all(head.as_bytes()).await.expect("write head");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"PAYLOAD_TOO_LARGE\""),
+        "{answer}"
+    );
     // Over the service's limit, declared.
-    let r = http().post(gw.url("/api/small/v1/upload")).body(vec![b'x'; 1001]).send().await.expect("send");
+    let r = http()
+        .post(gw.url("/api/small/v1/upload"))
+        .body(vec![b'x'; 1001])
+        .send()
+        .await
+        .expect("send");
     assert_eq!(problem_code(r).await, (413, "PAYLOAD_TOO_LARGE".into()));
     // Over the service's limit, streamed without a length.
-    let chunks = futures_util::stream::iter((0..20).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 100])));
-    let r = http().post(gw.url("/api/small/v1/upload")).body(reqwest::Body::wrap_stream(chunks)).send().await.expect("send");
+    let chunks =
+        futures_util::stream::iter((0..20).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 100])));
+    let r = http()
+        .post(gw.url("/api/small/v1/upload"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(problem_code(r).await, (413, "PAYLOAD_TOO_LARGE".into()));
     // Within the limit it passes.
-    let r = http().post(gw.url("/api/small/v1/upload")).body(vec![b'x'; 1000]).send().await.expect("send");
+    let r = http()
+        .post(gw.url("/api/small/v1/upload"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
 async fn upstream_down_is_upstream_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let gw = GatewayBuilder::empty()
         .registry(&harness::base_registry(&format!("http://127.0.0.1:{port}")))
         .start()
         .await;
-    let r = http().get(gw.url("/api/echo/v1/inspect")).send().await.expect("send");
+    let r = http()
+        .get(gw.url("/api/echo/v1/inspect"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(problem_code(r).await, (502, "UPSTREAM_ERROR".into()));
     assert!(!gw.log().contains("001203004567"));
 }
@@ -77,8 +143,13 @@ async fn upstream_down_is_upstream_error() {
 async fn upstream_server_error_is_upstream_error_with_its_status() {
     let mock = Mock::start().await;
     let gw = GatewayBuilder::new(&mock).start().await;
-    mock.fault("echo", json!({ "error_rate": 1.0, "error_status": 500 })).await;
-    let r = http().post(gw.url("/api/echo/v1/inspect")).send().await.expect("send");
+    mock.fault("echo", json!({ "error_rate": 1.0, "error_status": 500 }))
+        .await;
+    let r = http()
+        .post(gw.url("/api/echo/v1/inspect"))
+        .send()
+        .await
+        .expect("send");
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["code"], "UPSTREAM_ERROR");
     assert_eq!(body["upstream_status"], 500);
@@ -95,11 +166,21 @@ async fn slow_upstream_times_out_within_the_bound() {
         .start()
         .await;
     let started = Instant::now();
-    let r = http().get(gw.url("/api/slow/v1/slow/5000")).send().await.expect("send");
+    let r = http()
+        .get(gw.url("/api/slow/v1/slow/5000"))
+        .send()
+        .await
+        .expect("send");
     let took = started.elapsed();
     assert_eq!(problem_code(r).await, (504, "UPSTREAM_TIMEOUT".into()));
-    assert!(took < Duration::from_millis(1500), "answered after {took:?}, bound is 300 ms");
-    assert!(took >= Duration::from_millis(300), "cannot time out before the bound: {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "answered after {took:?}, bound is 300 ms"
+    );
+    assert!(
+        took >= Duration::from_millis(300),
+        "cannot time out before the bound: {took:?}"
+    );
 }
 
 #[tokio::test]
@@ -113,9 +194,17 @@ async fn retired_and_blocked_services() {
         ))
         .start()
         .await;
-    let r = http().get(gw.url("/api/old/v1/inspect")).send().await.expect("send");
+    let r = http()
+        .get(gw.url("/api/old/v1/inspect"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(problem_code(r).await, (410, "SERVICE_RETIRED".into()));
-    let r = http().get(gw.url("/api/stopped/v1/inspect")).send().await.expect("send");
+    let r = http()
+        .get(gw.url("/api/stopped/v1/inspect"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(problem_code(r).await, (503, "UPSTREAM_UNAVAILABLE".into()));
 }
 
@@ -147,30 +236,44 @@ async fn malformed_config_exits_nonzero_naming_the_key() {
         ("[upstream]\ntimeout_ms = \"soon\"\n", "upstream.timeout_ms"),
         ("[upstream]\ntimeout_ms = 0\n", "upstream.timeout_ms"),
         ("[store]\nurl = \"mysql://root:secret@db/x\"\n", "store.url"),
-        ("[listen]\ndata = \"127.0.0.1:9\"\nadmin = \"127.0.0.1:9\"\n", "listen.admin"),
+        (
+            "[listen]\ndata = \"127.0.0.1:9\"\nadmin = \"127.0.0.1:9\"\n",
+            "listen.admin",
+        ),
         ("[limits]\nmax_request_byte = 5\n", "max_request_byte"),
     ];
     for (toml, key) in cases {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, toml).expect("write");
-        let out = lgsp().arg("serve").arg("--config").arg(&path).output().await.expect("run");
+        let out = bounded(lgsp().arg("serve").arg("--config").arg(&path)).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{toml} was accepted");
-        assert!(stderr.contains(key), "message for {toml:?} does not name {key}: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "message for {toml:?} does not name {key}: {stderr}"
+        );
         assert!(!stderr.contains("secret"), "password leaked: {stderr}");
     }
     // An environment override is validated the same way.
-    let out = lgsp()
-        .args(["serve"])
-        .env("LGSP_UPSTREAM__RETRIES", "99")
-        .env("LGSP_DATA_DIR", dir.path().join("d"))
-        .output()
-        .await
-        .expect("run");
+    let out = bounded(
+        lgsp()
+            .args(["serve"])
+            .env("LGSP_UPSTREAM__RETRIES", "99")
+            .env("LGSP_DATA_DIR", dir.path().join("d")),
+    )
+    .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("upstream.retries"));
     // A missing file is named.
-    let out = lgsp().args(["serve", "--config", "/nonexistent/lgsp.toml"]).output().await.expect("run");
+    let out = bounded(lgsp().args(["serve", "--config", "/nonexistent/lgsp.toml"])).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/lgsp.toml"));
+}
+
+/// Runs a command that must exit on its own (a refused configuration), not serve.
+async fn bounded(cmd: &mut tokio::process::Command) -> std::process::Output {
+    tokio::time::timeout(Duration::from_secs(20), cmd.output())
+        .await
+        .expect("a refused configuration exits at once instead of serving")
+        .expect("run lgsp")
 }

@@ -10,7 +10,9 @@ pub enum IdentifierError {
     #[error("personal ID must be 12 digits starting with a valid 3-digit province code")]
     PersonalId,
     /// An agency code that is not of the form `000.00.00.H29`.
-    #[error("agency code must look like 000.00.00.H29 (three dot-separated digit groups and a letter with two digits)")]
+    #[error(
+        "agency code must look like 000.00.00.H29 (three dot-separated digit groups and a letter with two digits)"
+    )]
     AgencyCode,
     /// An enterprise code that is not 10 digits, optionally with a 3-digit branch suffix.
     #[error("enterprise code must be 10 digits, optionally followed by -NNN for a branch")]
@@ -40,7 +42,11 @@ impl PersonalId {
         let ok = s.len() == 12
             && s.bytes().all(|b| b.is_ascii_digit())
             && PROVINCE_CODES.contains(&&s[..3]);
-        if ok { Ok(PersonalId(s.to_string())) } else { Err(IdentifierError::PersonalId) }
+        if ok {
+            Ok(PersonalId(s.to_string()))
+        } else {
+            Err(IdentifierError::PersonalId)
+        }
     }
 
     /// The known province codes, for generators of synthetic data.
@@ -91,7 +97,11 @@ impl AgencyCode {
             && parts[3].len() == 3
             && parts[3].as_bytes()[0].is_ascii_uppercase()
             && digits(&parts[3][1..], 2);
-        if ok { Ok(AgencyCode(s.to_string())) } else { Err(IdentifierError::AgencyCode) }
+        if ok {
+            Ok(AgencyCode(s.to_string()))
+        } else {
+            Err(IdentifierError::AgencyCode)
+        }
     }
 
     /// The code as text.
@@ -132,7 +142,11 @@ impl EnterpriseCode {
             None => digits(s, 10),
             Some((head, branch)) => digits(head, 10) && digits(branch, 3),
         };
-        if ok { Ok(EnterpriseCode(s.to_string())) } else { Err(IdentifierError::EnterpriseCode) }
+        if ok {
+            Ok(EnterpriseCode(s.to_string()))
+        } else {
+            Err(IdentifierError::EnterpriseCode)
+        }
     }
 
     /// The code as text.
@@ -165,8 +179,13 @@ impl Slug {
         let ok = !s.is_empty()
             && s.len() <= 64
             && s.as_bytes()[0].is_ascii_lowercase()
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if ok { Ok(Slug(s.to_string())) } else { Err(IdentifierError::Slug) }
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Slug(s.to_string()))
+        } else {
+            Err(IdentifierError::Slug)
+        }
     }
 
     /// The slug as text.
@@ -216,12 +235,19 @@ mod tests {
     fn personal_ids() {
         assert!(PersonalId::parse("001203004567").is_ok());
         assert!(PersonalId::parse("087099123456").is_ok());
-        assert_eq!(PersonalId::parse("003203004567"), Err(IdentifierError::PersonalId), "003 is no province");
+        assert_eq!(
+            PersonalId::parse("003203004567"),
+            Err(IdentifierError::PersonalId),
+            "003 is no province"
+        );
         assert!(PersonalId::parse("00120300456").is_err(), "11 digits");
         assert!(PersonalId::parse("0012030045678").is_err(), "13 digits");
         assert!(PersonalId::parse("00120300456a").is_err());
         assert!(PersonalId::parse("").is_err());
-        assert!(PersonalId::parse("０01203004567").is_err(), "full-width digit");
+        assert!(
+            PersonalId::parse("０01203004567").is_err(),
+            "full-width digit"
+        );
     }
 
     #[test]

@@ -140,7 +140,10 @@ impl ErrorCode {
 
     /// The `type` URI of the problem, stable per code.
     pub fn type_uri(self) -> String {
-        format!("https://lgsp.gov.vn/problems/{}", self.as_str().to_ascii_lowercase().replace('_', "-"))
+        format!(
+            "https://lgsp.gov.vn/problems/{}",
+            self.as_str().to_ascii_lowercase().replace('_', "-")
+        )
     }
 }
 
@@ -168,6 +171,10 @@ mod tests {
         assert_eq!(ErrorCode::ServiceRetired.status(), 410);
         assert_eq!(ErrorCode::UpstreamUnavailable.status(), 503);
         assert_eq!(ErrorCode::ContractViolation.status(), 502);
-        assert!(ErrorCode::ALL.iter().all(|c| (400..600).contains(&c.status())));
+        assert!(
+            ErrorCode::ALL
+                .iter()
+                .all(|c| (400..600).contains(&c.status()))
+        );
     }
 }

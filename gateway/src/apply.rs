@@ -29,13 +29,19 @@ pub enum ApplyFileError {
 /// Reads and validates a registry file (TOML; `.json` files are read as JSON).
 pub fn read_registry_file(path: &Path) -> Result<RegistryData, ApplyFileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ApplyFileError::Read { path: shown.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ApplyFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
     let parsed = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).map_err(|e| e.to_string())
     } else {
         toml::from_str(&text).map_err(|e| e.to_string())
     };
-    parsed.map_err(|message| ApplyFileError::Parse { path: shown, message })
+    parsed.map_err(|message| ApplyFileError::Parse {
+        path: shown,
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -92,7 +98,11 @@ operations = [{ method = "GET", path = "/citizens/{soDinhDanh}" }]
     fn unknown_fields_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.toml");
-        std::fs::write(&path, "[[agencies]]\ncode = \"000.00.00.H29\"\nname = \"x\"\ncolour = \"red\"\n").expect("write");
+        std::fs::write(
+            &path,
+            "[[agencies]]\ncode = \"000.00.00.H29\"\nname = \"x\"\ncolour = \"red\"\n",
+        )
+        .expect("write");
         assert!(read_registry_file(&path).is_err());
     }
 }

@@ -150,7 +150,10 @@ impl Default for ListenConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: String::new(), max_connections: 8 }
+        StoreConfig {
+            url: String::new(),
+            max_connections: 8,
+        }
     }
 }
 
@@ -179,13 +182,17 @@ impl Default for UpstreamConfig {
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        RegistryConfig { reload_interval_ms: 1_000 }
+        RegistryConfig {
+            reload_interval_ms: 1_000,
+        }
     }
 }
 
 /// Top-level keys that `LGSP_*` variables may set; other `LGSP_*` variables
 /// (test switches, for instance) are not configuration.
-const ENV_SECTIONS: [&str; 7] = ["data_dir", "listen", "store", "limits", "upstream", "registry", "log"];
+const ENV_SECTIONS: [&str; 7] = [
+    "data_dir", "listen", "store", "limits", "upstream", "registry", "log",
+];
 
 impl Config {
     /// Loads the file (if any), applies `LGSP_*` overrides and validates.
@@ -193,16 +200,22 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::Parse(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError::Parse(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(
-            Env::prefixed("LGSP_")
-                .split("__")
-                .filter(|key| ENV_SECTIONS.iter().any(|s| key.as_str().split('.').next() == Some(*s))),
-        );
-        let config: Config = figment.extract().map_err(|e| ConfigError::Parse(describe_figment(e)))?;
+        figment = figment.merge(Env::prefixed("LGSP_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            ENV_SECTIONS
+                .iter()
+                .any(|s| key == *s || key.starts_with(&format!("{s}.")))
+        }));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe_figment(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -210,12 +223,24 @@ impl Config {
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
-        if self.listen.data == self.listen.admin {
-            return invalid("listen.admin", format!("must differ from listen.data ({}): the admin and data planes run on separate listeners", self.listen.data));
+        if self.listen.data == self.listen.admin && self.listen.data.port() != 0 {
+            return invalid(
+                "listen.admin",
+                format!(
+                    "must differ from listen.data ({}): the admin and data planes run on separate listeners",
+                    self.listen.data
+                ),
+            );
         }
         let url = &self.store.url;
-        if !url.is_empty() && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return invalid("store.url", format!("must start with sqlite:// or postgres://, got {:?}", redact_url(url)));
+        if !url.is_empty() && crate::store::Backend::from_url(url).is_err() {
+            return invalid(
+                "store.url",
+                format!(
+                    "must start with sqlite:// or postgres://, got {:?}",
+                    redact_url(url)
+                ),
+            );
         }
         if self.store.max_connections == 0 {
             return invalid("store.max_connections", "must be at least 1".into());
@@ -224,10 +249,16 @@ impl Config {
             ("limits.max_request_bytes", self.limits.max_request_bytes),
             ("limits.max_response_bytes", self.limits.max_response_bytes),
             ("limits.request_timeout_ms", self.limits.request_timeout_ms),
-            ("upstream.connect_timeout_ms", self.upstream.connect_timeout_ms),
+            (
+                "upstream.connect_timeout_ms",
+                self.upstream.connect_timeout_ms,
+            ),
             ("upstream.timeout_ms", self.upstream.timeout_ms),
             ("upstream.breaker_open_ms", self.upstream.breaker_open_ms),
-            ("registry.reload_interval_ms", self.registry.reload_interval_ms),
+            (
+                "registry.reload_interval_ms",
+                self.registry.reload_interval_ms,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -238,7 +269,10 @@ impl Config {
             return invalid("upstream.breaker_failures", "must be at least 1".into());
         }
         if self.upstream.retries > 10 {
-            return invalid("upstream.retries", format!("must be at most 10, got {}", self.upstream.retries));
+            return invalid(
+                "upstream.retries",
+                format!("must be at most 10, got {}", self.upstream.retries),
+            );
         }
         Ok(())
     }
@@ -281,7 +315,11 @@ fn describe_figment(error: figment::Error) -> String {
             if let Some(meta) = &e.metadata {
                 kind.push_str(&format!(" (from {})", meta.name));
             }
-            if key.is_empty() { kind } else { format!("key `{key}`: {kind}") }
+            if key.is_empty() {
+                kind
+            } else {
+                format!("key `{key}`: {kind}")
+            }
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -337,11 +375,28 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[upstream]\nretries = 1\n")?;
+            jail.set_env("LGSP_UPSTREAM__RETRIES", "3");
+            jail.set_env("LGSP_DATA_DIR", "/srv/lgsp");
+            jail.set_env("LGSP_TEST_POSTGRES_URL", "not configuration");
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.upstream.retries, 3);
+            assert_eq!(c.data_dir, PathBuf::from("/srv/lgsp"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[upstream]\ntimeout = 5\n").expect("write");
-        let msg = Config::load(Some(&path)).expect_err("unknown key").to_string();
+        let msg = Config::load(Some(&path))
+            .expect_err("unknown key")
+            .to_string();
         assert!(msg.contains("timeout"), "{msg}");
     }
 }

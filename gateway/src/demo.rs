@@ -2,7 +2,9 @@
 //! province with three communes and one commune system, the national services
 //! registered behind the simulators, a manifest for scripts, and a curl tour.
 
-use crate::registry::model::{Agency, Operation, RegistryData, Service, ServiceState, System, UpstreamSettings};
+use crate::registry::model::{
+    Agency, Operation, RegistryData, Service, ServiceState, System, UpstreamSettings,
+};
 use lgsp_contracts::{AgencyCode, Slug};
 use lgsp_policies::{DataClass, SecurityLevel};
 use serde_json::{Value, json};
@@ -90,16 +92,21 @@ pub fn registry(mock: SocketAddr) -> RegistryData {
         agency("000.00.00.G09", "Bộ Tài chính", None),
         agency("000.00.00.G22", "Bảo hiểm xã hội Việt Nam", None),
     ];
-    let systems = [("motcua-xa-my-hiep", "000.01.00.H29", "Phần mềm một cửa xã Mỹ Hiệp", 3)].into_iter().filter_map(
-        |(slug, agency, name, level)| {
-            Some(System {
-                slug: Slug::parse(slug).ok()?,
-                agency: AgencyCode::parse(agency).ok()?,
-                name: name.into(),
-                security_level: SecurityLevel::new(level).ok()?,
-            })
-        },
-    );
+    let systems = [(
+        "motcua-xa-my-hiep",
+        "000.01.00.H29",
+        "Phần mềm một cửa xã Mỹ Hiệp",
+        3,
+    )]
+    .into_iter()
+    .filter_map(|(slug, agency, name, level)| {
+        Some(System {
+            slug: Slug::parse(slug).ok()?,
+            agency: AgencyCode::parse(agency).ok()?,
+            name: name.into(),
+            security_level: SecurityLevel::new(level).ok()?,
+        })
+    });
     let services = NATIONAL_SERVICES.iter().filter_map(|s| {
         Some(Service {
             slug: Slug::parse(s.slug).ok()?,
@@ -118,7 +125,10 @@ pub fn registry(mock: SocketAddr) -> RegistryData {
                 max_request_bytes: None,
                 max_response_bytes: None,
             },
-            operations: vec![Operation { method: s.method.into(), path: s.operation.into() }],
+            operations: vec![Operation {
+                method: s.method.into(),
+                path: s.operation.into(),
+            }],
         })
     });
     RegistryData {
@@ -129,7 +139,13 @@ pub fn registry(mock: SocketAddr) -> RegistryData {
 }
 
 /// The machine-readable manifest written to `<data-dir>/demo.json`.
-pub fn manifest(data: SocketAddr, admin: SocketAddr, mock: SocketAddr, personal_ids: &[String], enterprise_codes: &[String]) -> Value {
+pub fn manifest(
+    data: SocketAddr,
+    admin: SocketAddr,
+    mock: SocketAddr,
+    personal_ids: &[String],
+    enterprise_codes: &[String],
+) -> Value {
     json!({
         "data_url": format!("http://{data}"),
         "admin_url": format!("http://{admin}"),
@@ -186,8 +202,16 @@ mod tests {
         assert_eq!(r.agencies.len(), 8, "every demo agency code is valid");
         assert_eq!(r.systems.len(), 1);
         assert_eq!(r.services.len(), 4);
-        let communes = r.agencies.iter().filter(|a| a.parent.as_ref().map(|p| p.as_str()) == Some(PROVINCE)).count();
+        let communes = r
+            .agencies
+            .iter()
+            .filter(|a| a.parent.as_ref().map(|p| p.as_str()) == Some(PROVINCE))
+            .count();
         assert_eq!(communes, 3);
-        assert!(r.services.iter().all(|s| s.upstream.url.starts_with("http://127.0.0.1:9/")));
+        assert!(
+            r.services
+                .iter()
+                .all(|s| s.upstream.url.starts_with("http://127.0.0.1:9/"))
+        );
     }
 }

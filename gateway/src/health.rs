@@ -14,7 +14,10 @@ pub async fn healthz() -> Json<Value> {
 
 /// `/readyz`: the store answers and a snapshot is loaded.
 pub async fn readyz(State(state): State<NodeState>) -> (StatusCode, Json<Value>) {
-    let store_ok = matches!(tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await, Ok(Ok(())));
+    let store_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await,
+        Ok(Ok(()))
+    );
     let snapshot = state.snapshot.current();
     let snapshot_ok = snapshot.version >= 0;
     let ready = store_ok && snapshot_ok;
@@ -26,7 +29,14 @@ pub async fn readyz(State(state): State<NodeState>) -> (StatusCode, Json<Value>)
         },
         "snapshotVersion": snapshot.version,
     });
-    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }
 
 /// `/admin/v1/registry`: what the node routes on now.

@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "lgsp", version, about = "Provincial integration gateway (LGSP)")]
+#[command(
+    name = "lgsp",
+    version,
+    about = "Provincial integration gateway (LGSP)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,11 +87,22 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { config } => serve(config).await,
-        Command::Apply { file, config, data_dir } => apply_file(file, config, data_dir).await,
-        Command::Mock { listen, seed, citizens } => mock(listen, seed, citizens).await,
-        Command::Demo { data_dir, data_addr, admin_addr, mock_addr } => {
-            run_demo(data_dir, data_addr, admin_addr, mock_addr).await
-        }
+        Command::Apply {
+            file,
+            config,
+            data_dir,
+        } => apply_file(file, config, data_dir).await,
+        Command::Mock {
+            listen,
+            seed,
+            citizens,
+        } => mock(listen, seed, citizens).await,
+        Command::Demo {
+            data_dir,
+            data_addr,
+            admin_addr,
+            mock_addr,
+        } => run_demo(data_dir, data_addr, admin_addr, mock_addr).await,
     }
 }
 
@@ -96,13 +111,20 @@ async fn serve(config_file: Option<PathBuf>) -> Result<()> {
     telemetry::init_logging(config.log.format);
     let node = Node::start(config).await?;
     // One line on stdout for supervisors and tests that started us on port 0.
-    println!("{}", serde_json::json!({ "event": "listening", "data": node.data_addr, "admin": node.admin_addr }));
+    println!(
+        "{}",
+        serde_json::json!({ "event": "listening", "data": node.data_addr, "admin": node.admin_addr })
+    );
     shutdown_signal().await;
     node.shutdown().await;
     Ok(())
 }
 
-async fn apply_file(file: PathBuf, config_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
+async fn apply_file(
+    file: PathBuf,
+    config_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> Result<()> {
     let mut config = Config::load(config_file.as_deref())?;
     if let Some(dir) = data_dir {
         config.data_dir = dir;
@@ -110,7 +132,8 @@ async fn apply_file(file: PathBuf, config_file: Option<PathBuf>, data_dir: Optio
     let desired = apply::read_registry_file(&file)?;
     let url = config.store_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
     }
     let store = Store::open(&url, &StoreOptions { max_connections: 2 }).await?;
     let report = store.apply(&desired).await?;
@@ -121,27 +144,47 @@ async fn apply_file(file: PathBuf, config_file: Option<PathBuf>, data_dir: Optio
 
 async fn mock(listen: SocketAddr, seed: u64, citizens: usize) -> Result<()> {
     telemetry::init_logging(LogFormat::Text);
-    let simulator = Simulator::new(SimulatorOptions { seed, citizens, ..SimulatorOptions::default() });
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let simulator = Simulator::new(SimulatorOptions {
+        seed,
+        citizens,
+        ..SimulatorOptions::default()
+    });
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("{}", serde_json::json!({ "event": "listening", "mock": addr }));
+    println!(
+        "{}",
+        serde_json::json!({ "event": "listening", "mock": addr })
+    );
     simulator.serve(listener, shutdown_signal()).await?;
     Ok(())
 }
 
-async fn run_demo(data_dir: PathBuf, data_addr: SocketAddr, admin_addr: SocketAddr, mock_addr: SocketAddr) -> Result<()> {
-    let mut config = Config { data_dir: data_dir.clone(), ..Config::default() };
+async fn run_demo(
+    data_dir: PathBuf,
+    data_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    mock_addr: SocketAddr,
+) -> Result<()> {
+    let mut config = Config {
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
     config.listen.data = data_addr;
     config.listen.admin = admin_addr;
     config.log.format = LogFormat::Text;
     config.validate()?;
     telemetry::init_logging(config.log.format);
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
 
     let simulator = Simulator::new(SimulatorOptions::default());
     let personal_ids = simulator.sample_personal_ids(5);
     let enterprise_codes = simulator.sample_enterprise_codes(3);
-    let listener = TcpListener::bind(mock_addr).await.with_context(|| format!("cannot listen on {mock_addr}"))?;
+    let listener = TcpListener::bind(mock_addr)
+        .await
+        .with_context(|| format!("cannot listen on {mock_addr}"))?;
     let mock = listener.local_addr()?;
     let (stop_mock, mock_stopped) = tokio::sync::oneshot::channel::<()>();
     let mock_task = tokio::spawn(simulator.serve(listener, async move {
@@ -153,14 +196,29 @@ async fn run_demo(data_dir: PathBuf, data_addr: SocketAddr, admin_addr: SocketAd
     store.close().await;
 
     let node = Node::start(config).await?;
-    let manifest = demo::manifest(node.data_addr, node.admin_addr, mock, &personal_ids, &enterprise_codes);
+    let manifest = demo::manifest(
+        node.data_addr,
+        node.admin_addr,
+        mock,
+        &personal_ids,
+        &enterprise_codes,
+    );
     let manifest_path = data_dir.join("demo.json");
     // Written last, once everything answers, so scripts can wait for the file.
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
-    let first_id = personal_ids.first().map(String::as_str).unwrap_or("001203004567");
-    let first_enterprise = enterprise_codes.first().map(String::as_str).unwrap_or("0312345678");
-    println!("{}", demo::tour(node.data_addr, node.admin_addr, first_id, first_enterprise));
+    let first_id = personal_ids
+        .first()
+        .map(String::as_str)
+        .unwrap_or("001203004567");
+    let first_enterprise = enterprise_codes
+        .first()
+        .map(String::as_str)
+        .unwrap_or("0312345678");
+    println!(
+        "{}",
+        demo::tour(node.data_addr, node.admin_addr, first_id, first_enterprise)
+    );
 
     shutdown_signal().await;
     node.shutdown().await;

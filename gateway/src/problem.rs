@@ -70,19 +70,30 @@ impl GatewayError {
     fn detail(&self) -> String {
         match self {
             GatewayError::Upstream(e) => match e {
-                AdapterError::Timeout(d) => format!("the upstream did not answer within {} ms", d.as_millis()),
-                AdapterError::CircuitOpen { .. } => {
-                    "the upstream is failing; calls are paused to let it recover, try again shortly".into()
+                AdapterError::Timeout(d) => {
+                    format!("the upstream did not answer within {} ms", d.as_millis())
                 }
-                AdapterError::RequestTooLarge { limit } => format!("request body exceeds the limit of {limit} bytes"),
+                AdapterError::CircuitOpen { .. } => {
+                    "the upstream is failing; calls are paused to let it recover, try again shortly"
+                        .into()
+                }
+                AdapterError::RequestTooLarge { limit } => {
+                    format!("request body exceeds the limit of {limit} bytes")
+                }
                 AdapterError::ResponseTooLarge { limit } => {
                     format!("the upstream's answer exceeds the limit of {limit} bytes")
                 }
-                AdapterError::Transport(_) => "the upstream could not be reached or closed the connection".into(),
-                AdapterError::Status { status } => format!("the upstream answered with status {status}"),
+                AdapterError::Transport(_) => {
+                    "the upstream could not be reached or closed the connection".into()
+                }
+                AdapterError::Status { status } => {
+                    format!("the upstream answered with status {status}")
+                }
                 AdapterError::InvalidUrl(_) => "the service's upstream is misconfigured".into(),
             },
-            GatewayError::Internal(_) => "the gateway failed to handle the request; it has been logged".into(),
+            GatewayError::Internal(_) => {
+                "the gateway failed to handle the request; it has been logged".into()
+            }
             other => other.to_string(),
         }
     }
@@ -127,10 +138,16 @@ pub fn problem_response(error: &GatewayError, request_id: &str) -> Response {
     };
     let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    *response.status_mut() =
+        StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     if code == ErrorCode::UpstreamUnavailable {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
 }
@@ -143,8 +160,16 @@ mod tests {
     async fn body_of(error: GatewayError) -> (u16, serde_json::Value) {
         let response = problem_response(&error, "req-1");
         let status = response.status().as_u16();
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         (status, serde_json::from_slice(&bytes).expect("json"))
     }
 
@@ -156,12 +181,18 @@ mod tests {
         assert_eq!(body["status"], 404);
         assert_eq!(body["request_id"], "req-1");
         assert_eq!(body["title"], "Không tìm thấy dịch vụ");
-        assert!(body["type"].as_str().is_some_and(|t| t.ends_with("service-not-found")));
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("service-not-found"))
+        );
     }
 
     #[tokio::test]
     async fn upstream_internals_are_not_leaked() {
-        let error = GatewayError::Upstream(AdapterError::Transport("tcp connect error 10.9.8.7:443".into()));
+        let error = GatewayError::Upstream(AdapterError::Transport(
+            "tcp connect error 10.9.8.7:443".into(),
+        ));
         let (status, body) = body_of(error).await;
         assert_eq!(status, 502);
         assert_eq!(body["code"], "UPSTREAM_ERROR");
@@ -171,9 +202,23 @@ mod tests {
     #[tokio::test]
     async fn each_adapter_error_has_its_code() {
         let cases = [
-            (AdapterError::Timeout(Duration::from_millis(5)), 504, "UPSTREAM_TIMEOUT"),
-            (AdapterError::CircuitOpen { upstream: "u".into() }, 503, "UPSTREAM_UNAVAILABLE"),
-            (AdapterError::RequestTooLarge { limit: 1 }, 413, "PAYLOAD_TOO_LARGE"),
+            (
+                AdapterError::Timeout(Duration::from_millis(5)),
+                504,
+                "UPSTREAM_TIMEOUT",
+            ),
+            (
+                AdapterError::CircuitOpen {
+                    upstream: "u".into(),
+                },
+                503,
+                "UPSTREAM_UNAVAILABLE",
+            ),
+            (
+                AdapterError::RequestTooLarge { limit: 1 },
+                413,
+                "PAYLOAD_TOO_LARGE",
+            ),
             (AdapterError::Status { status: 500 }, 502, "UPSTREAM_ERROR"),
         ];
         for (error, status, code) in cases {

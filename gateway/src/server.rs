@@ -79,11 +79,20 @@ impl Node {
             // The embedded store lives in the data directory; create it on first run.
             let _ = std::fs::create_dir_all(&config.data_dir);
         }
-        let store_error = |source| StartError::Store { url: redact_url(&url), source };
-        let store = Store::open(&url, &StoreOptions { max_connections: config.store.max_connections })
-            .await
-            .map_err(store_error)?;
-        let snapshot = SnapshotHandle::new(reload::load(&store, &config).await.map_err(store_error)?);
+        let store_error = |source| StartError::Store {
+            url: redact_url(&url),
+            source,
+        };
+        let store = Store::open(
+            &url,
+            &StoreOptions {
+                max_connections: config.store.max_connections,
+            },
+        )
+        .await
+        .map_err(store_error)?;
+        let snapshot =
+            SnapshotHandle::new(reload::load(&store, &config).await.map_err(store_error)?);
 
         let pipeline = Arc::new(Pipeline {
             snapshot: snapshot.clone(),
@@ -91,36 +100,73 @@ impl Node {
                 failure_threshold: config.upstream.breaker_failures,
                 open_for: Duration::from_millis(config.upstream.breaker_open_ms),
             }),
-            accept: AcceptLimits { max_request_bytes: config.limits.max_request_bytes },
+            accept: AcceptLimits {
+                max_request_bytes: config.limits.max_request_bytes,
+            },
             deadline: Duration::from_millis(config.limits.request_timeout_ms),
         });
-        let state = NodeState { pipeline, store: store.clone(), snapshot: snapshot.clone() };
+        let state = NodeState {
+            pipeline,
+            store: store.clone(),
+            snapshot: snapshot.clone(),
+        };
 
         let bind = |addr, key| async move {
-            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, key, source })
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, key, source })
         };
         let data_listener = bind(config.listen.data, "listen.data").await?;
         let admin_listener = bind(config.listen.admin, "listen.admin").await?;
-        let data_addr = data_listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen.data, key: "listen.data", source })?;
-        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen.admin, key: "listen.admin", source })?;
+        let data_addr = data_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.listen.data,
+                key: "listen.data",
+                source,
+            })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.listen.admin,
+                key: "listen.admin",
+                source,
+            })?;
 
         let (stop, stopped) = watch::channel(false);
         let servers = vec![
             serve(data_listener, data_plane(state.clone()), stopped.clone()),
             serve(admin_listener, admin_plane(state.clone()), stopped.clone()),
         ];
-        let follower = tokio::spawn(reload::follow(store.clone(), config.clone(), snapshot, stopped));
+        let follower = tokio::spawn(reload::follow(
+            store.clone(),
+            config.clone(),
+            snapshot,
+            stopped,
+        ));
         tracing::info!(event = "node_started", data = %data_addr, admin = %admin_addr, store = %redact_url(&url));
-        Ok(Node { data_addr, admin_addr, stop, servers, follower, store, grace: config.shutdown_grace() })
+        Ok(Node {
+            data_addr,
+            admin_addr,
+            stop,
+            servers,
+            follower,
+            store,
+            grace: config.shutdown_grace(),
+        })
     }
 
     /// Stops accepting, waits up to the grace period for in-flight exchanges,
     /// then flushes and closes the store.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let drained = tokio::time::timeout(self.grace, futures_util::future::join_all(self.servers)).await;
+        let drained =
+            tokio::time::timeout(self.grace, futures_util::future::join_all(self.servers)).await;
         if drained.is_err() {
-            tracing::warn!(event = "shutdown_grace_exceeded", grace_ms = self.grace.as_millis() as u64);
+            tracing::warn!(
+                event = "shutdown_grace_exceeded",
+                grace_ms = self.grace.as_millis() as u64
+            );
         }
         self.follower.abort();
         self.store.close().await;
@@ -128,13 +174,20 @@ impl Node {
     }
 }
 
-fn serve(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>> {
+fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await
     })
 }
 

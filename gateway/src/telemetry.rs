@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global log subscriber; the level comes from `RUST_LOG` (default `info`).
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialisation (tests, demo) is harmless; ignore it.
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -80,6 +82,11 @@ pub struct SnapshotReloaded {
 impl SnapshotReloaded {
     /// Logs the event.
     pub fn emit(&self) {
-        tracing::info!(event = "snapshot_reloaded", version = self.version, routes = self.routes, took_ms = self.took.as_secs_f64() * 1000.0);
+        tracing::info!(
+            event = "snapshot_reloaded",
+            version = self.version,
+            routes = self.routes,
+            took_ms = self.took.as_secs_f64() * 1000.0
+        );
     }
 }

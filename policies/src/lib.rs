@@ -35,7 +35,11 @@ impl SecurityLevel {
 
     /// Builds a level, refusing values outside 1..=5.
     pub fn new(level: u8) -> Result<Self, SecurityLevelError> {
-        if (1..=5).contains(&level) { Ok(SecurityLevel(level)) } else { Err(SecurityLevelError(level)) }
+        if (1..=5).contains(&level) {
+            Ok(SecurityLevel(level))
+        } else {
+            Err(SecurityLevelError(level))
+        }
     }
 
     /// The level as a number.

@@ -33,12 +33,18 @@ async fn announcement(child: &mut Child) -> Value {
 }
 
 fn addr(v: &Value, key: &str) -> SocketAddr {
-    v[key].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no address {key} in {v}"))
+    v[key]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no address {key} in {v}"))
 }
 
 /// A plain HTTP client for tests.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
 }
 
 /// The simulators of national services, as a separate process.
@@ -58,7 +64,10 @@ impl Mock {
             .spawn()
             .expect("spawn lgsp mock");
         let a = announcement(&mut child).await;
-        Mock { addr: addr(&a, "mock"), child }
+        Mock {
+            addr: addr(&a, "mock"),
+            child,
+        }
     }
 
     /// Base URL.
@@ -68,31 +77,57 @@ impl Mock {
 
     /// Sets a route's fault knobs.
     pub async fn fault(&self, route: &str, knobs: Value) {
-        let r = http().put(format!("{}/__sim/faults/{route}", self.url())).json(&knobs).send().await.expect("set fault");
-        assert!(r.status().is_success(), "setting fault on {route}: {}", r.status());
+        let r = http()
+            .put(format!("{}/__sim/faults/{route}", self.url()))
+            .json(&knobs)
+            .send()
+            .await
+            .expect("set fault");
+        assert!(
+            r.status().is_success(),
+            "setting fault on {route}: {}",
+            r.status()
+        );
     }
 
     /// Clears every fault.
     pub async fn clear_faults(&self) {
-        http().delete(format!("{}/__sim/faults", self.url())).send().await.expect("clear faults");
+        http()
+            .delete(format!("{}/__sim/faults", self.url()))
+            .send()
+            .await
+            .expect("clear faults");
     }
 
     /// Requests seen per route key.
     pub async fn hits(&self, route: &str) -> u64 {
-        let stats: Value = http().get(format!("{}/__sim/stats", self.url())).send().await.expect("stats").json().await.expect("json");
+        let stats: Value = http()
+            .get(format!("{}/__sim/stats", self.url()))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
         stats[route].as_u64().unwrap_or(0)
     }
 
     /// Resets the counters.
     pub async fn reset_stats(&self) {
-        http().delete(format!("{}/__sim/stats", self.url())).send().await.expect("reset stats");
+        http()
+            .delete(format!("{}/__sim/stats", self.url()))
+            .send()
+            .await
+            .expect("reset stats");
     }
 
     /// A valid personal ID that exists in the simulator's dataset (seed 2026).
     pub fn known_personal_id() -> String {
-        lgsp_adapters::simulators::Simulator::new(lgsp_adapters::simulators::SimulatorOptions::default())
-            .sample_personal_ids(1)
-            .remove(0)
+        lgsp_adapters::simulators::Simulator::new(
+            lgsp_adapters::simulators::SimulatorOptions::default(),
+        )
+        .sample_personal_ids(1)
+        .remove(0)
     }
 }
 
@@ -196,7 +231,11 @@ impl GatewayBuilder {
             .output()
             .await
             .expect("run lgsp apply");
-        assert!(applied.status.success(), "lgsp apply failed: {}", String::from_utf8_lossy(&applied.stderr));
+        assert!(
+            applied.status.success(),
+            "lgsp apply failed: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        );
 
         let log_path = dir.path().join("gateway.log");
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -210,7 +249,14 @@ impl GatewayBuilder {
             .spawn()
             .expect("spawn lgsp serve");
         let a = announcement(&mut child).await;
-        Gateway { data: addr(&a, "data"), admin: addr(&a, "admin"), child, dir, log_path, config_path }
+        Gateway {
+            data: addr(&a, "data"),
+            admin: addr(&a, "admin"),
+            child,
+            dir,
+            log_path,
+            config_path,
+        }
     }
 }
 
@@ -245,18 +291,25 @@ impl Gateway {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let ok = std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill");
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill");
         assert!(ok.success());
     }
 
     /// Waits for the process to exit.
     pub async fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
-        tokio::time::timeout(within, self.child.wait()).await.expect("exited in time").expect("wait")
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("exited in time")
+            .expect("wait")
     }
 
     /// Peak resident memory of the process, in KiB (Linux `VmHWM`).
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -276,25 +329,46 @@ impl Gateway {
 
     /// Applies more registry TOML to the running gateway's store.
     pub async fn apply(&self, toml: &str) -> std::process::Output {
-        let path = self.dir.path().join(format!("extra-{}.toml", rand_suffix()));
+        let path = self
+            .dir
+            .path()
+            .join(format!("extra-{}.toml", rand_suffix()));
         std::fs::write(&path, toml).expect("write");
-        lgsp().arg("apply").arg(&path).arg("--config").arg(&self.config_path).output().await.expect("apply")
+        lgsp()
+            .arg("apply")
+            .arg(&path)
+            .arg("--config")
+            .arg(&self.config_path)
+            .output()
+            .await
+            .expect("apply")
     }
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// A problem response's `code`, after checking it is RFC 9457 shaped.
 pub async fn problem_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
-    let ctype = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ctype = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let body: Value = response.json().await.expect("problem body is JSON");
     assert_eq!(ctype, "application/problem+json", "{body}");
     for member in ["type", "title", "status", "detail", "code", "request_id"] {
         assert!(body.get(member).is_some(), "problem lacks {member}: {body}");
     }
     assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{body}");
-    (status, body["code"].as_str().unwrap_or_default().to_string())
+    (
+        status,
+        body["code"].as_str().unwrap_or_default().to_string(),
+    )
 }

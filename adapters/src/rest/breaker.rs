@@ -20,7 +20,10 @@ pub struct BreakerSettings {
 
 impl Default for BreakerSettings {
     fn default() -> Self {
-        BreakerSettings { failure_threshold: 5, open_for: Duration::from_secs(10) }
+        BreakerSettings {
+            failure_threshold: 5,
+            open_for: Duration::from_secs(10),
+        }
     }
 }
 
@@ -59,7 +62,10 @@ pub struct Permit {
 impl CircuitBreaker {
     /// A closed breaker.
     pub fn new(settings: BreakerSettings) -> Self {
-        CircuitBreaker { settings, state: Mutex::new(State::Closed { failures: 0 }) }
+        CircuitBreaker {
+            settings,
+            state: Mutex::new(State::Closed { failures: 0 }),
+        }
     }
 
     /// The state now, for health reports.
@@ -91,12 +97,20 @@ impl CircuitBreaker {
     /// Reports how a permitted call went.
     pub fn record(&self, permit: Permit, success: bool) {
         let mut state = self.lock();
-        let open = State::Open { until: Instant::now() + self.settings.open_for };
+        let open = State::Open {
+            until: Instant::now() + self.settings.open_for,
+        };
         *state = match (&*state, success) {
             (_, true) => State::Closed { failures: 0 },
             (State::HalfOpen { .. }, false) if permit.probe => open,
-            (State::Closed { failures }, false) if failures + 1 >= self.settings.failure_threshold => open,
-            (State::Closed { failures }, false) => State::Closed { failures: failures + 1 },
+            (State::Closed { failures }, false)
+                if failures + 1 >= self.settings.failure_threshold =>
+            {
+                open
+            }
+            (State::Closed { failures }, false) => State::Closed {
+                failures: failures + 1,
+            },
             // A late failure from before the circuit opened changes nothing.
             (State::Open { until }, false) => State::Open { until: *until },
             (State::HalfOpen { probing }, false) => State::HalfOpen { probing: *probing },
@@ -115,17 +129,19 @@ impl CircuitBreaker {
     }
 
     fn expire_open(state: &mut State) {
-        if let State::Open { until } = *state {
-            if Instant::now() >= until {
-                *state = State::HalfOpen { probing: false };
-            }
+        if let State::Open { until } = *state
+            && Instant::now() >= until
+        {
+            *state = State::HalfOpen { probing: false };
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means another thread panicked mid-update of a
         // plain enum; the value is still a valid state.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -134,7 +150,10 @@ mod tests {
     use super::*;
 
     fn breaker() -> CircuitBreaker {
-        CircuitBreaker::new(BreakerSettings { failure_threshold: 3, open_for: Duration::from_secs(5) })
+        CircuitBreaker::new(BreakerSettings {
+            failure_threshold: 3,
+            open_for: Duration::from_secs(5),
+        })
     }
 
     fn fail(b: &CircuitBreaker) {
@@ -189,6 +208,10 @@ mod tests {
         fail(&b);
         assert_eq!(b.state(), CircuitState::Open);
         tokio::time::advance(Duration::from_secs(4)).await;
-        assert_eq!(b.state(), CircuitState::Open, "the open period restarts after a failed probe");
+        assert_eq!(
+            b.state(),
+            CircuitState::Open,
+            "the open period restarts after a failed probe"
+        );
     }
 }

@@ -59,7 +59,9 @@ pub fn outbound_request_headers(mut headers: HeaderMap, forwarded: &ForwardedFor
         headers.remove(name);
     }
     // The client library sets Host from the upstream URI.
-    let host = headers.remove(header::HOST).or_else(|| forwarded.host.clone());
+    let host = headers
+        .remove(header::HOST)
+        .or_else(|| forwarded.host.clone());
 
     let client = forwarded.client.to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
@@ -69,17 +71,26 @@ pub fn outbound_request_headers(mut headers: HeaderMap, forwarded: &ForwardedFor
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(forwarded.proto));
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(forwarded.proto),
+    );
 
     let node = match forwarded.client {
         IpAddr::V4(ip) => ip.to_string(),
         IpAddr::V6(ip) => format!("\"[{ip}]\""),
     };
     let mut element = format!("for={node};proto={}", forwarded.proto);
-    if let Some(h) = host.as_ref().and_then(|h| h.to_str().ok()) {
-        if h.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
-            element.push_str(&format!(";host=\"{h}\""));
-        }
+    let quotable = |h: &str| {
+        h.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    };
+    if let Some(h) = host
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| quotable(h))
+    {
+        element.push_str(&format!(";host=\"{h}\""));
     }
     let value = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
         Some(prior) => format!("{prior}, {element}"),
@@ -109,7 +120,11 @@ mod tests {
     }
 
     fn fwd(ip: &str) -> ForwardedFor {
-        ForwardedFor { client: ip.parse().expect("ip"), proto: "http", host: None }
+        ForwardedFor {
+            client: ip.parse().expect("ip"),
+            proto: "http",
+            host: None,
+        }
     }
 
     #[test]
@@ -126,12 +141,19 @@ mod tests {
         for gone in ["connection", "keep-alive", "x-secret-hop", "te", "upgrade"] {
             assert!(!out.contains_key(gone), "{gone} must be stripped");
         }
-        assert_eq!(out.get("x-request-id").map(|v| v.as_bytes()), Some(&b"abc"[..]));
+        assert_eq!(
+            out.get("x-request-id").map(|v| v.as_bytes()),
+            Some(&b"abc"[..])
+        );
     }
 
     #[test]
     fn never_forwards_gateway_credentials() {
-        let h = map(&[("authorization", "Bearer t"), ("x-api-key", "k"), ("cookie", "c=1")]);
+        let h = map(&[
+            ("authorization", "Bearer t"),
+            ("x-api-key", "k"),
+            ("cookie", "c=1"),
+        ]);
         let out = outbound_request_headers(h, &fwd("127.0.0.1"));
         assert!(!out.contains_key("authorization"));
         assert!(!out.contains_key("x-api-key"));
@@ -143,7 +165,10 @@ mod tests {
         let h = map(&[("x-forwarded-for", "203.0.113.9"), ("host", "lgsp.example")]);
         let out = outbound_request_headers(h, &fwd("10.1.2.3"));
         assert_eq!(out["x-forwarded-for"], "203.0.113.9, 10.1.2.3");
-        assert_eq!(out["forwarded"], "for=10.1.2.3;proto=http;host=\"lgsp.example\"");
+        assert_eq!(
+            out["forwarded"],
+            "for=10.1.2.3;proto=http;host=\"lgsp.example\""
+        );
         assert!(!out.contains_key("host"));
     }
 

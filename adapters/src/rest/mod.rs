@@ -55,13 +55,20 @@ pub struct RestAdapter {
 impl RestAdapter {
     /// An adapter whose breakers use `breaker_settings`.
     pub fn new(breaker_settings: BreakerSettings) -> Self {
-        RestAdapter { breaker_settings, clients: Mutex::default(), breakers: Mutex::default() }
+        RestAdapter {
+            breaker_settings,
+            clients: Mutex::default(),
+            breakers: Mutex::default(),
+        }
     }
 
     /// The circuit state of every upstream called so far, by origin.
     pub fn circuit_states(&self) -> Vec<(String, CircuitState)> {
         let breakers = lock(&self.breakers);
-        let mut states: Vec<_> = breakers.iter().map(|(k, b)| (k.clone(), b.state())).collect();
+        let mut states: Vec<_> = breakers
+            .iter()
+            .map(|(k, b)| (k.clone(), b.state()))
+            .collect();
         states.sort_by(|a, b| a.0.cmp(&b.0));
         states
     }
@@ -86,12 +93,20 @@ impl RestAdapter {
 
         let declared = declared_length(&parts.headers);
         if declared.is_some_and(|n| n > settings.max_request_bytes) {
-            return Err(AdapterError::RequestTooLarge { limit: settings.max_request_bytes });
+            return Err(AdapterError::RequestTooLarge {
+                limit: settings.max_request_bytes,
+            });
         }
-        let limited = Limited::new(body, usize::try_from(settings.max_request_bytes).unwrap_or(usize::MAX));
+        let limited = Limited::new(
+            body,
+            usize::try_from(settings.max_request_bytes).unwrap_or(usize::MAX),
+        );
         let size_hint = http_body::Body::size_hint(&limited).exact();
         let replayable = is_idempotent(&parts.method)
-            && (size_hint == Some(0) || declared.or(size_hint).is_some_and(|n| n <= REPLAYABLE_BODY_BYTES));
+            && (size_hint == Some(0)
+                || declared
+                    .or(size_hint)
+                    .is_some_and(|n| n <= REPLAYABLE_BODY_BYTES));
 
         let mut body = if replayable {
             let bytes = limited
@@ -108,7 +123,11 @@ impl RestAdapter {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let permit = breaker.try_acquire().ok_or_else(|| AdapterError::CircuitOpen { upstream: origin.clone() })?;
+            let permit = breaker
+                .try_acquire()
+                .ok_or_else(|| AdapterError::CircuitOpen {
+                    upstream: origin.clone(),
+                })?;
             let mut req = Request::from_parts(parts.clone(), body.take());
             // The pooled client derives Host from the URI.
             req.headers_mut().remove(http::header::HOST);
@@ -121,7 +140,9 @@ impl RestAdapter {
                 }
                 Ok(Err(e)) if is_length_limit(&e) => {
                     breaker.release(permit);
-                    return Err(AdapterError::RequestTooLarge { limit: settings.max_request_bytes });
+                    return Err(AdapterError::RequestTooLarge {
+                        limit: settings.max_request_bytes,
+                    });
                 }
                 Ok(Err(e)) => {
                     breaker.record(permit, false);
@@ -179,9 +200,15 @@ enum Outgoing {
 impl Outgoing {
     fn take(&mut self) -> StreamBody {
         match self {
-            Outgoing::Replayable(bytes) => Full::new(bytes.clone()).map_err(|never| match never {}).boxed_unsync(),
+            Outgoing::Replayable(bytes) => Full::new(bytes.clone())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
             // A streamed body is only ever sent once: `attempts` is 1 for it.
-            Outgoing::Stream(body) => body.take().unwrap_or_else(|| Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()),
+            Outgoing::Stream(body) => body.take().unwrap_or_else(|| {
+                Full::new(Bytes::new())
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
+            }),
         }
     }
 }
@@ -200,18 +227,30 @@ fn limit_response(
 }
 
 fn is_idempotent(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn origin_of(uri: &Uri) -> Result<String, AdapterError> {
     match (uri.scheme_str(), uri.authority()) {
         (Some("http"), Some(authority)) => Ok(format!("http://{authority}")),
-        (Some(other), Some(_)) => Err(AdapterError::InvalidUrl(format!("scheme {other} is not supported by the REST adapter yet"))),
-        _ => Err(AdapterError::InvalidUrl(format!("{uri} is not an absolute URL"))),
+        (Some(other), Some(_)) => Err(AdapterError::InvalidUrl(format!(
+            "scheme {other} is not supported by the REST adapter yet"
+        ))),
+        _ => Err(AdapterError::InvalidUrl(format!(
+            "{uri} is not an absolute URL"
+        ))),
     }
 }
 
@@ -265,8 +304,13 @@ mod tests {
 
     #[test]
     fn origins() {
-        let uri: Uri = "http://127.0.0.1:9000/population/v1/x?y=1".parse().expect("uri");
-        assert_eq!(origin_of(&uri).ok().as_deref(), Some("http://127.0.0.1:9000"));
+        let uri: Uri = "http://127.0.0.1:9000/population/v1/x?y=1"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            origin_of(&uri).ok().as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
         let rel: Uri = "/x".parse().expect("uri");
         assert!(origin_of(&rel).is_err());
     }
@@ -274,7 +318,11 @@ mod tests {
     #[tokio::test]
     async fn unreachable_upstream_is_a_transport_error() {
         // Bind then drop to get a port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
         let adapter = RestAdapter::new(BreakerSettings::default());
         let settings = CallSettings {
             connect_timeout: Duration::from_secs(1),
@@ -286,7 +334,10 @@ mod tests {
         let req = Request::get(format!("http://127.0.0.1:{port}/x"))
             .body(Full::new(Bytes::new()))
             .expect("request");
-        let err = adapter.call(req, &settings).await.expect_err("nobody listens");
+        let err = adapter
+            .call(req, &settings)
+            .await
+            .expect_err("nobody listens");
         assert!(matches!(err, AdapterError::Transport(_)), "{err:?}");
     }
 
@@ -305,6 +356,9 @@ mod tests {
             .body(Full::new(Bytes::from_static(b"0123456789a")))
             .expect("request");
         let err = adapter.call(req, &settings).await.expect_err("too large");
-        assert!(matches!(err, AdapterError::RequestTooLarge { limit: 10 }), "{err:?}");
+        assert!(
+            matches!(err, AdapterError::RequestTooLarge { limit: 10 }),
+            "{err:?}"
+        );
     }
 }

@@ -269,7 +269,11 @@ pub(crate) async fn records(State(simulator): State<Simulator>, body: Body) -> R
     match xml {
         Ok(du_lieu) => replies::json(
             StatusCode::OK,
-            &CivilStatusAnswer { ma_ket_qua: "00", mo_ta: "Thành công", du_lieu },
+            &CivilStatusAnswer {
+                ma_ket_qua: "00",
+                mo_ta: "Thành công",
+                du_lieu,
+            },
         ),
         Err(_) => replies::lgsp_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -281,7 +285,9 @@ pub(crate) async fn records(State(simulator): State<Simulator>, body: Body) -> R
 
 /// Writes `<name>text</name>`, escaping the text.
 fn leaf(writer: &mut Writer<Vec<u8>>, name: &str, text: &str) -> io::Result<()> {
-    writer.create_element(name).write_text_content(BytesText::new(text))?;
+    writer
+        .create_element(name)
+        .write_text_content(BytesText::new(text))?;
     Ok(())
 }
 
@@ -327,9 +333,13 @@ fn birth_xml(record: &CitizenRecord) -> io::Result<String> {
 
 /// The `<KetHon>` message of a marriage, naming both spouses.
 fn marriage_xml(dataset: &Dataset, marriage: &Marriage) -> io::Result<String> {
-    let spouses = dataset.citizen_at(marriage.husband).zip(dataset.citizen_at(marriage.wife));
+    let spouses = dataset
+        .citizen_at(marriage.husband)
+        .zip(dataset.citizen_at(marriage.wife));
     let Some((husband, wife)) = spouses else {
-        return Err(io::Error::other("marriage names a citizen outside the dataset"));
+        return Err(io::Error::other(
+            "marriage names a citizen outside the dataset",
+        ));
     };
     document("KetHon", |w| {
         leaf(w, "soDangKy", &marriage.so_dang_ky)?;
@@ -368,8 +378,14 @@ mod tests {
     fn writer_escapes_and_reader_restores() {
         let tricky = "Hồ <Thị> & \"Ánh\" H'Mông";
         let xml = document("R", |w| leaf(w, "x", tricky)).expect("writes");
-        assert!(xml.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?><R>"#), "{xml}");
-        assert_eq!(read_leaves(&xml).expect("reads").single("R/x"), Some(tricky));
+        assert!(
+            xml.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?><R>"#),
+            "{xml}"
+        );
+        assert_eq!(
+            read_leaves(&xml).expect("reads").single("R/x"),
+            Some(tricky)
+        );
     }
 
     #[test]
@@ -383,8 +399,20 @@ mod tests {
         assert_eq!(read_leaves(&wide), Err(XmlRefusal::TooManyElements));
         let big = format!("<a>{}</a>", "x".repeat(MAX_XML_BYTES));
         assert_eq!(read_leaves(&big), Err(XmlRefusal::TooLarge));
-        for broken in ["", "<a>", "<a></b>", "<a/><b/>", "text", "<a></a>trailing", "</a>"] {
-            assert_eq!(read_leaves(broken), Err(XmlRefusal::Malformed), "{broken:?}");
+        for broken in [
+            "",
+            "<a>",
+            "<a></b>",
+            "<a/><b/>",
+            "text",
+            "<a></a>trailing",
+            "</a>",
+        ] {
+            assert_eq!(
+                read_leaves(broken),
+                Err(XmlRefusal::Malformed),
+                "{broken:?}"
+            );
         }
     }
 
@@ -393,7 +421,8 @@ mod tests {
         let ok = "<YeuCauTraCuu><soDinhDanh> 001203004567 </soDinhDanh></YeuCauTraCuu>";
         assert_eq!(requested_personal_id(ok), Ok("001203004567".to_owned()));
         assert!(requested_personal_id("<Khac><soDinhDanh>1</soDinhDanh></Khac>").is_err());
-        let twice = "<YeuCauTraCuu><soDinhDanh>1</soDinhDanh><soDinhDanh>2</soDinhDanh></YeuCauTraCuu>";
+        let twice =
+            "<YeuCauTraCuu><soDinhDanh>1</soDinhDanh><soDinhDanh>2</soDinhDanh></YeuCauTraCuu>";
         assert!(requested_personal_id(twice).is_err());
         assert!(requested_personal_id("<YeuCauTraCuu/>").is_err());
     }

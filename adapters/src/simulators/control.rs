@@ -17,7 +17,10 @@ fn all_faults(simulator: &Simulator) -> Response {
     let mut shown = Map::new();
     for key in RouteKey::ALL {
         let settings = simulator.faults.settings(key);
-        shown.insert(key.name().to_owned(), serde_json::to_value(settings).unwrap_or(Value::Null));
+        shown.insert(
+            key.name().to_owned(),
+            serde_json::to_value(settings).unwrap_or(Value::Null),
+        );
     }
     replies::json(StatusCode::OK, &shown)
 }
@@ -26,7 +29,10 @@ fn all_faults(simulator: &Simulator) -> Response {
 fn all_stats(simulator: &Simulator) -> Response {
     let mut shown = Map::new();
     for key in RouteKey::ALL {
-        shown.insert(key.name().to_owned(), Value::from(simulator.faults.hits(key)));
+        shown.insert(
+            key.name().to_owned(),
+            Value::from(simulator.faults.hits(key)),
+        );
     }
     replies::json(StatusCode::OK, &shown)
 }
@@ -48,7 +54,12 @@ pub(crate) async fn put_faults(
     let settings = if body.is_empty() {
         FaultSettings::default()
     } else {
-        match serde_json::from_slice::<FaultSettings>(&body) {
+        // Serde would also read a struct from a JSON array; only objects are meant.
+        let parsed = match serde_json::from_slice::<Value>(&body) {
+            Ok(object @ Value::Object(_)) => serde_json::from_value::<FaultSettings>(object),
+            _ => return replies::data_incorrect("Cấu hình lỗi giả lập phải là một đối tượng JSON"),
+        };
+        match parsed {
             Ok(settings) => settings,
             Err(_) => return replies::data_incorrect("Cấu hình lỗi giả lập không hợp lệ"),
         }

@@ -19,9 +19,9 @@ use serde::Serialize;
 use super::calendar::Day;
 use super::vocabulary::{
     self, BRAND_FIRST, BRAND_SECOND, ENTERPRISE_KINDS, ENTERPRISE_STATUSES, ETHNICITIES,
-    FEMALE_GIVEN_NAMES, FEMALE_MIDDLE_NAMES, INDUSTRIAL_PARKS, MALE_GIVEN_NAMES,
-    MALE_MIDDLE_NAMES, PROVINCES, Province, RELIGIONS, RURAL_COMMUNES, STREETS, SURNAMES, TRADES,
-    URBAN_WARDS, VILLAGES,
+    FEMALE_GIVEN_NAMES, FEMALE_MIDDLE_NAMES, INDUSTRIAL_PARKS, MALE_GIVEN_NAMES, MALE_MIDDLE_NAMES,
+    PROVINCES, Province, RELIGIONS, RURAL_COMMUNES, STREETS, SURNAMES, TRADES, URBAN_WARDS,
+    VILLAGES,
 };
 
 /// A citizen as the population database answers it.
@@ -188,7 +188,9 @@ impl Dataset {
 
     /// The citizen with this personal ID.
     pub(crate) fn citizen(&self, so_dinh_danh: &str) -> Option<&CitizenRecord> {
-        self.by_personal_id.get(so_dinh_danh).and_then(|&i| self.citizens.get(i))
+        self.by_personal_id
+            .get(so_dinh_danh)
+            .and_then(|&i| self.citizens.get(i))
     }
 
     /// The citizen at an index held by another record.
@@ -208,7 +210,9 @@ impl Dataset {
 
     /// The enterprise with this code.
     pub(crate) fn enterprise(&self, ma_doanh_nghiep: &str) -> Option<&Enterprise> {
-        self.by_enterprise_code.get(ma_doanh_nghiep).and_then(|&i| self.enterprises.get(i))
+        self.by_enterprise_code
+            .get(ma_doanh_nghiep)
+            .and_then(|&i| self.enterprises.get(i))
     }
 
     /// `n` personal IDs of the dataset in a seeded order; distinct while `n`
@@ -344,7 +348,12 @@ fn province_two_digits(province: &Province) -> &'static str {
 
 impl Generator {
     fn household_size(&mut self) -> usize {
-        pick_weighted(&mut self.rng, &[(1, 15), (2, 20), (3, 25), (4, 25), (5, 15)], |w| w.1).0
+        pick_weighted(
+            &mut self.rng,
+            &[(1, 15), (2, 20), (3, 25), (4, 25), (5, 15)],
+            |w| w.1,
+        )
+        .0
     }
 
     fn province(&mut self) -> &'static Province {
@@ -356,9 +365,16 @@ impl Generator {
 
     fn place_in(&mut self, province: &'static Province) -> Place {
         let urban = province.is_city || self.rng.random_bool(0.2);
-        let commune =
-            if urban { *pick(&mut self.rng, &URBAN_WARDS) } else { *pick(&mut self.rng, &RURAL_COMMUNES) };
-        Place { province, commune, urban }
+        let commune = if urban {
+            *pick(&mut self.rng, &URBAN_WARDS)
+        } else {
+            *pick(&mut self.rng, &RURAL_COMMUNES)
+        };
+        Place {
+            province,
+            commune,
+            urban,
+        }
     }
 
     fn place(&mut self) -> Place {
@@ -384,10 +400,14 @@ impl Generator {
 
     fn person_name(&mut self, sex: Sex, surname: &str) -> String {
         let (middle, given) = match sex {
-            Sex::Male => (pick(&mut self.rng, &MALE_MIDDLE_NAMES), pick(&mut self.rng, &MALE_GIVEN_NAMES)),
-            Sex::Female => {
-                (pick(&mut self.rng, &FEMALE_MIDDLE_NAMES), pick(&mut self.rng, &FEMALE_GIVEN_NAMES))
-            }
+            Sex::Male => (
+                pick(&mut self.rng, &MALE_MIDDLE_NAMES),
+                pick(&mut self.rng, &MALE_GIVEN_NAMES),
+            ),
+            Sex::Female => (
+                pick(&mut self.rng, &FEMALE_MIDDLE_NAMES),
+                pick(&mut self.rng, &FEMALE_GIVEN_NAMES),
+            ),
         };
         format!("{surname} {middle} {given}")
     }
@@ -406,8 +426,15 @@ impl Generator {
 
     /// A parent who is not in the dataset, named by the child's surname for a father.
     fn outside_parent(&mut self, sex: Sex, surname: &str) -> Parent {
-        let surname = if sex == Sex::Male { surname } else { self.surname() };
-        Parent { ho_ten: self.person_name(sex, surname), so_dinh_danh: None }
+        let surname = if sex == Sex::Male {
+            surname
+        } else {
+            self.surname()
+        };
+        Parent {
+            ho_ten: self.person_name(sex, surname),
+            so_dinh_danh: None,
+        }
     }
 
     /// A personal ID of the birth province, century-and-sex digit, birth year
@@ -439,7 +466,11 @@ impl Generator {
 
     /// Where an adult was born: mostly the province they live in.
     fn birth_place_for(&mut self, home: &Place) -> Place {
-        if self.rng.random_bool(0.7) { self.place_in(home.province) } else { self.place() }
+        if self.rng.random_bool(0.7) {
+            self.place_in(home.province)
+        } else {
+            self.place()
+        }
     }
 
     fn add_citizen(&mut self, new: NewCitizen) -> usize {
@@ -468,7 +499,11 @@ impl Generator {
                 noi_thuong_tru: new.noi_thuong_tru,
                 noi_o_hien_tai,
             },
-            ma_so_bhxh: format!("{}{:08}", province_two_digits(new.home_province), scramble(index)),
+            ma_so_bhxh: format!(
+                "{}{:08}",
+                province_two_digits(new.home_province),
+                scramble(index)
+            ),
             household: new.household,
             relation: new.relation,
             birth: BirthRecord {
@@ -494,7 +529,11 @@ impl Generator {
         let address = self.address_in(&home);
         let married = size >= 2 && self.rng.random_bool(0.8);
         let male_share = if married { 0.85 } else { 0.5 };
-        let head_sex = if self.rng.random_bool(male_share) { Sex::Male } else { Sex::Female };
+        let head_sex = if self.rng.random_bool(male_share) {
+            Sex::Male
+        } else {
+            Sex::Female
+        };
         let head_year = match (married, size) {
             (true, _) => self.rng.random_range(1950..=1994),
             (false, 1) => self.rng.random_range(1950..=2005),
@@ -503,7 +542,11 @@ impl Generator {
         let head_status = if married {
             vocabulary::MARRIED
         } else if size > 1 {
-            if self.rng.random_bool(0.5) { vocabulary::DIVORCED } else { vocabulary::WIDOWED }
+            if self.rng.random_bool(0.5) {
+                vocabulary::DIVORCED
+            } else {
+                vocabulary::WIDOWED
+            }
         } else if head_year < 1965 && self.rng.random_bool(0.3) {
             vocabulary::WIDOWED
         } else {
@@ -546,11 +589,18 @@ impl Generator {
         if married {
             let spouse_sex = head_sex.opposite();
             let gap = self.rng.random_range(-2..=6);
-            let spouse_year =
-                if head_sex == Sex::Male { head_year + gap } else { head_year - gap }.clamp(1945, 2000);
+            let spouse_year = if head_sex == Sex::Male {
+                head_year + gap
+            } else {
+                head_year - gap
+            }
+            .clamp(1945, 2000);
             let spouse_surname = self.surname();
-            let spouse_ethnicity =
-                if self.rng.random_bool(0.85) { head_ethnicity } else { self.ethnicity() };
+            let spouse_ethnicity = if self.rng.random_bool(0.85) {
+                head_ethnicity
+            } else {
+                self.ethnicity()
+            };
             let spouse_home_town = self.place().commune_label();
             let spouse_birth_place = self.birth_place_for(&home);
             let spouse = NewCitizen {
@@ -560,12 +610,20 @@ impl Generator {
                 birth_place: spouse_birth_place,
                 que_quan: spouse_home_town.clone(),
                 dan_toc: spouse_ethnicity,
-                ton_giao: if self.rng.random_bool(0.8) { family_religion } else { self.religion() },
+                ton_giao: if self.rng.random_bool(0.8) {
+                    family_religion
+                } else {
+                    self.religion()
+                },
                 tinh_trang_hon_nhan: vocabulary::MARRIED,
                 noi_thuong_tru: address.clone(),
                 home_province: home.province,
                 household,
-                relation: if spouse_sex == Sex::Female { "Vợ" } else { "Chồng" },
+                relation: if spouse_sex == Sex::Female {
+                    "Vợ"
+                } else {
+                    "Chồng"
+                },
                 father: self.outside_parent(Sex::Male, spouse_surname),
                 mother: self.outside_parent(Sex::Female, spouse_surname),
             };
@@ -580,7 +638,8 @@ impl Generator {
                 father = Some(spouse_parent);
                 (spouse_index, head_index)
             };
-            let wedding_year = (head_year.max(spouse_year) + self.rng.random_range(20..=30)).min(2022);
+            let wedding_year =
+                (head_year.max(spouse_year) + self.rng.random_range(20..=30)).min(2022);
             self.add_marriage(husband, wife, wedding_year, &home);
             children_from = wedding_year + 1;
         }
@@ -589,8 +648,14 @@ impl Generator {
             if children_from > LAST_YEAR {
                 break;
             }
-            let birth_year = self.rng.random_range(children_from..=(children_from + 20).min(LAST_YEAR));
-            let sex = if self.rng.random_bool(0.5) { Sex::Male } else { Sex::Female };
+            let birth_year = self
+                .rng
+                .random_range(children_from..=(children_from + 20).min(LAST_YEAR));
+            let sex = if self.rng.random_bool(0.5) {
+                Sex::Male
+            } else {
+                Sex::Female
+            };
             let (surname, ethnicity, home_town) = (family.0, family.1, family.2.clone());
             let child_father = match &father {
                 Some(parent) => parent.clone(),
@@ -620,7 +685,11 @@ impl Generator {
         }
 
         self.data.households.push(Household {
-            ma_ho_gia_dinh: format!("{}{:08}", province_two_digits(home.province), scramble(household)),
+            ma_ho_gia_dinh: format!(
+                "{}{:08}",
+                province_two_digits(home.province),
+                scramble(household)
+            ),
             dia_chi: address,
             members,
         });
@@ -633,7 +702,10 @@ impl Generator {
                 ho_ten: record.citizen.ho_ten.clone(),
                 so_dinh_danh: Some(record.citizen.so_dinh_danh.clone()),
             },
-            None => Parent { ho_ten: String::new(), so_dinh_danh: None },
+            None => Parent {
+                ho_ten: String::new(),
+                so_dinh_danh: None,
+            },
         }
     }
 
@@ -662,8 +734,11 @@ impl Generator {
         loop {
             let body = self.rng.random_range(10_000_000..1_000_000_000u32);
             let digits = format!("{body:09}");
-            let sum: u32 =
-                digits.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+            let sum: u32 = digits
+                .bytes()
+                .zip(WEIGHTS)
+                .map(|(d, w)| u32::from(d - b'0') * w)
+                .sum();
             let check = 10 - sum % 11;
             if check == 10 {
                 continue;
@@ -690,8 +765,10 @@ impl Generator {
                 .get(..4)
                 .and_then(|y| y.parse::<i64>().ok())
                 .is_some_and(|born| born + 20 <= year);
-            let found =
-                Representative { ho_ten: candidate.ho_ten.clone(), so_dinh_danh: candidate.so_dinh_danh.clone() };
+            let found = Representative {
+                ho_ten: candidate.ho_ten.clone(),
+                so_dinh_danh: candidate.so_dinh_danh.clone(),
+            };
             if adult {
                 return found;
             }
@@ -700,7 +777,11 @@ impl Generator {
         if let Some(found) = fallback {
             return found;
         }
-        let sex = if self.rng.random_bool(0.5) { Sex::Male } else { Sex::Female };
+        let sex = if self.rng.random_bool(0.5) {
+            Sex::Male
+        } else {
+            Sex::Female
+        };
         let surname = self.surname();
         let province = self.province();
         let born = self.rng.random_range(1955..=1995);
@@ -721,9 +802,15 @@ impl Generator {
             if first.0 == second.0 {
                 continue;
             }
-            let name = format!("{} {} {} {}", kind.name_prefix, trade.name, first.0, second.0);
+            let name = format!(
+                "{} {} {} {}",
+                kind.name_prefix, trade.name, first.0, second.0
+            );
             if self.enterprise_names.insert(name.clone()) {
-                let english = format!("{} {} {} {}", first.1, second.1, trade.english, kind.english_suffix);
+                let english = format!(
+                    "{} {} {} {}",
+                    first.1, second.1, trade.english, kind.english_suffix
+                );
                 names = Some((name, english));
                 break;
             }
@@ -731,7 +818,12 @@ impl Generator {
         // Names are unique by law; the index suffix keeps them so when brands run out.
         let (ten_doanh_nghiep, ten_tieng_anh) = names.unwrap_or_else(|| {
             let name = format!("{} {} Số {}", kind.name_prefix, trade.name, index + 1);
-            let english = format!("No. {} {} {}", index + 1, trade.english, kind.english_suffix);
+            let english = format!(
+                "No. {} {} {}",
+                index + 1,
+                trade.english,
+                kind.english_suffix
+            );
             (name, english)
         });
         let founded = {
@@ -771,7 +863,9 @@ impl Generator {
             trang_thai: pick_weighted(&mut self.rng, &ENTERPRISE_STATUSES, |s| s.1).0,
             nganh_nghe_chinh: trade.main_line,
         };
-        self.data.by_enterprise_code.insert(enterprise.ma_doanh_nghiep.clone(), index);
+        self.data
+            .by_enterprise_code
+            .insert(enterprise.ma_doanh_nghiep.clone(), index);
         self.data.enterprises.push(enterprise);
     }
 }

@@ -47,7 +47,8 @@ const fn alphabet_filler() -> [u8; CHUNK] {
 
 /// The body of `/fixed`.
 const FIXED_BODY: &[u8] =
-    r#"{"maKetQua":"00","moTa":"Thành công","duLieu":{"dichVu":"fixed","phienBan":"1"}}"#.as_bytes();
+    r#"{"maKetQua":"00","moTa":"Thành công","duLieu":{"dichVu":"fixed","phienBan":"1"}}"#
+        .as_bytes();
 
 /// A body of `remaining` bytes sliced from [`FILLER`], never allocated.
 #[derive(Debug)]
@@ -98,7 +99,10 @@ pub(crate) async fn bytes(n: Result<Path<String>, PathRejection>) -> Response {
     };
     let mut response = Response::new(Body::new(FillerBody { remaining: n }));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
     response
 }
@@ -127,7 +131,13 @@ pub(crate) async fn upload(mut body: Body) -> Response {
     for byte in hasher.finalize() {
         let _ = write!(sha256, "{byte:02x}");
     }
-    replies::json(StatusCode::OK, &UploadAnswer { bytes: count, sha256 })
+    replies::json(
+        StatusCode::OK,
+        &UploadAnswer {
+            bytes: count,
+            sha256,
+        },
+    )
 }
 
 /// What `/echo/v1/inspect` saw of a request.
@@ -143,7 +153,12 @@ struct Inspection {
 
 /// Any method on `/echo/v1/inspect[/{*rest}]`: the request as the simulator
 /// received it, so tests can see what the gateway forwarded.
-pub(crate) async fn inspect(method: Method, uri: Uri, headers: HeaderMap, mut body: Body) -> Response {
+pub(crate) async fn inspect(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    mut body: Body,
+) -> Response {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in &headers {
         let value = String::from_utf8_lossy(value.as_bytes());

@@ -106,7 +106,10 @@ impl FaultSettings {
     /// Checks the ranges; the message is shown to the caller.
     pub(crate) fn validate(&self) -> Result<(), &'static str> {
         let rate_ok = |r: f64| (0.0..=1.0).contains(&r);
-        if ![self.error_rate, self.malformed_rate, self.reset_rate].into_iter().all(rate_ok) {
+        if ![self.error_rate, self.malformed_rate, self.reset_rate]
+            .into_iter()
+            .all(rate_ok)
+        {
             return Err("error_rate, malformed_rate và reset_rate phải trong khoảng 0..1");
         }
         if !(400..=599).contains(&self.error_status) {
@@ -119,7 +122,10 @@ impl FaultSettings {
     }
 
     fn is_quiet(&self) -> bool {
-        let quiet = FaultSettings { error_status: self.error_status, ..FaultSettings::default() };
+        let quiet = FaultSettings {
+            error_status: self.error_status,
+            ..FaultSettings::default()
+        };
         *self == quiet
     }
 }
@@ -154,7 +160,9 @@ pub(crate) struct FaultBoard {
 
 /// Decrements a countdown if it is positive; true when it was.
 fn take_one(countdown: &AtomicU32) -> bool {
-    countdown.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+    countdown
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 impl FaultBoard {
@@ -173,10 +181,15 @@ impl FaultBoard {
     /// Replaces the faults of a route family.
     pub(crate) fn set(&self, key: RouteKey, settings: FaultSettings) {
         let route = self.route(key);
-        let mut current = route.settings.write().unwrap_or_else(PoisonError::into_inner);
+        let mut current = route
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         *current = settings;
         route.fail_next.store(settings.fail_next, Ordering::Release);
-        route.reset_next.store(settings.reset_next, Ordering::Release);
+        route
+            .reset_next
+            .store(settings.reset_next, Ordering::Release);
         route.active.store(!settings.is_quiet(), Ordering::Release);
     }
 
@@ -190,7 +203,10 @@ impl FaultBoard {
     /// The faults of a route family, with what remains of the countdowns.
     pub(crate) fn settings(&self, key: RouteKey) -> FaultSettings {
         let route = self.route(key);
-        let settings = *route.settings.read().unwrap_or_else(PoisonError::into_inner);
+        let settings = *route
+            .settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         FaultSettings {
             fail_next: route.fail_next.load(Ordering::Acquire),
             reset_next: route.reset_next.load(Ordering::Acquire),
@@ -217,15 +233,20 @@ impl FaultBoard {
         if !route.active.load(Ordering::Acquire) {
             return None;
         }
-        let settings = *route.settings.read().unwrap_or_else(PoisonError::into_inner);
-        let error_status =
-            StatusCode::from_u16(settings.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let settings = *route
+            .settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let error_status = StatusCode::from_u16(settings.error_status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // Countdowns come first so "fail the next request" is exact even with rates set.
         let outcome = if take_one(&route.reset_next) {
             Outcome::Reset
         } else if take_one(&route.fail_next) {
             Outcome::Fail(error_status)
-        } else if settings.reset_rate > 0.0 || settings.error_rate > 0.0 || settings.malformed_rate > 0.0
+        } else if settings.reset_rate > 0.0
+            || settings.error_rate > 0.0
+            || settings.malformed_rate > 0.0
         {
             let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
             if rng.random::<f64>() < settings.reset_rate {
@@ -252,7 +273,8 @@ pub(crate) struct FaultGate {
 }
 
 /// A JSON body cut off in the middle of a string, as a crashed upstream sends.
-const MALFORMED_BODY: &[u8] = "{\"maKetQua\":\"00\",\"moTa\":\"Thành công\",\"duLieu\":{\"hoTen\":\"Nguyễn Văn".as_bytes();
+const MALFORMED_BODY: &[u8] =
+    "{\"maKetQua\":\"00\",\"moTa\":\"Thành công\",\"duLieu\":{\"hoTen\":\"Nguyễn Văn".as_bytes();
 
 /// Middleware: counts the request and applies the faults of its route family.
 pub(crate) async fn apply_faults(
@@ -268,10 +290,14 @@ pub(crate) async fn apply_faults(
     }
     match outcome {
         Outcome::Pass => next.run(request).await,
-        Outcome::Fail(status) => {
-            replies::lgsp_error(status, "SYSTEM_ERROR", "Lỗi hệ thống (lỗi giả lập của trình mô phỏng)")
+        Outcome::Fail(status) => replies::lgsp_error(
+            status,
+            "SYSTEM_ERROR",
+            "Lỗi hệ thống (lỗi giả lập của trình mô phỏng)",
+        ),
+        Outcome::Malformed => {
+            replies::json_bytes(StatusCode::OK, Bytes::from_static(MALFORMED_BODY))
         }
-        Outcome::Malformed => replies::json_bytes(StatusCode::OK, Bytes::from_static(MALFORMED_BODY)),
         Outcome::Reset => {
             reset_connection(request.extensions().get::<ConnectionReset>().cloned()).await
         }
@@ -305,11 +331,22 @@ mod tests {
         assert_eq!(board.admit(RouteKey::Fixed), None);
         board.set(
             RouteKey::Fixed,
-            FaultSettings { fail_next: 2, reset_next: 1, error_status: 503, ..Default::default() },
+            FaultSettings {
+                fail_next: 2,
+                reset_next: 1,
+                error_status: 503,
+                ..Default::default()
+            },
         );
-        let outcomes: Vec<_> = (0..4).filter_map(|_| board.admit(RouteKey::Fixed)).map(|p| p.1).collect();
+        let outcomes: Vec<_> = (0..4)
+            .filter_map(|_| board.admit(RouteKey::Fixed))
+            .map(|p| p.1)
+            .collect();
         let unavailable = Outcome::Fail(StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(outcomes, [Outcome::Reset, unavailable, unavailable, Outcome::Pass]);
+        assert_eq!(
+            outcomes,
+            [Outcome::Reset, unavailable, unavailable, Outcome::Pass]
+        );
         assert_eq!(board.hits(RouteKey::Fixed), 5);
         assert_eq!(board.settings(RouteKey::Fixed).fail_next, 0);
         board.clear();
@@ -321,7 +358,13 @@ mod tests {
     #[test]
     fn rates_follow_their_share() {
         let board = FaultBoard::new(7);
-        board.set(RouteKey::Echo, FaultSettings { error_rate: 0.25, ..Default::default() });
+        board.set(
+            RouteKey::Echo,
+            FaultSettings {
+                error_rate: 0.25,
+                ..Default::default()
+            },
+        );
         let failed = (0..4000)
             .filter(|_| matches!(board.admit(RouteKey::Echo), Some((_, Outcome::Fail(_)))))
             .count();
@@ -331,9 +374,30 @@ mod tests {
     #[test]
     fn validation_and_names() {
         assert!(FaultSettings::default().validate().is_ok());
-        assert!(FaultSettings { error_rate: 1.5, ..Default::default() }.validate().is_err());
-        assert!(FaultSettings { reset_rate: f64::NAN, ..Default::default() }.validate().is_err());
-        assert!(FaultSettings { error_status: 200, ..Default::default() }.validate().is_err());
+        assert!(
+            FaultSettings {
+                error_rate: 1.5,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            FaultSettings {
+                reset_rate: f64::NAN,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            FaultSettings {
+                error_status: 200,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
         for key in RouteKey::ALL {
             assert_eq!(RouteKey::parse(key.name()), Some(key));
         }

@@ -54,7 +54,11 @@ pub struct SimulatorOptions {
 
 impl Default for SimulatorOptions {
     fn default() -> Self {
-        SimulatorOptions { seed: 2026, citizens: 10_000, enterprises: 2_000 }
+        SimulatorOptions {
+            seed: 2026,
+            citizens: 10_000,
+            enterprises: 2_000,
+        }
     }
 }
 

@@ -28,9 +28,10 @@ struct LgspError<'a> {
 pub(crate) fn json_bytes(status: StatusCode, body: impl Into<Bytes>) -> Response {
     let mut response = Response::new(Body::from(body.into()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
     response
 }
 
@@ -61,7 +62,11 @@ pub(crate) fn data_incorrect(mo_ta: &str) -> Response {
 
 /// 404 `RECORD_NOT_FOUND`.
 pub(crate) fn record_not_found() -> Response {
-    lgsp_error(StatusCode::NOT_FOUND, RECORD_NOT_FOUND, "Không tìm thấy dữ liệu")
+    lgsp_error(
+        StatusCode::NOT_FOUND,
+        RECORD_NOT_FOUND,
+        "Không tìm thấy dữ liệu",
+    )
 }
 
 /// 400 for a path parameter that is not a valid personal ID.

@@ -9,29 +9,44 @@ use axum::response::Response;
 use axum::routing::{any, get, post, put};
 
 use super::faults::{self, FaultGate, RouteKey};
-use super::{Simulator, civil_status, control, echo, enterprise, population, replies, social_insurance};
+use super::{
+    Simulator, civil_status, control, echo, enterprise, population, replies, social_insurance,
+};
 
 /// Puts a route family behind the fault gate of `key`; the gate only runs
 /// for matched routes, so unknown paths are not counted.
 fn gated(simulator: &Simulator, key: RouteKey, routes: Router<Simulator>) -> Router<Simulator> {
-    let gate = FaultGate { board: simulator.faults.clone(), key };
+    let gate = FaultGate {
+        board: simulator.faults.clone(),
+        key,
+    };
     routes.route_layer(from_fn_with_state(gate, faults::apply_faults))
 }
 
 /// Answer for paths no simulated service has.
 async fn unknown_service() -> Response {
-    replies::lgsp_error(StatusCode::NOT_FOUND, "SERVICE_NOT_FOUND", "Không tìm thấy dịch vụ")
+    replies::lgsp_error(
+        StatusCode::NOT_FOUND,
+        "SERVICE_NOT_FOUND",
+        "Không tìm thấy dịch vụ",
+    )
 }
 
 /// Builds the router over a simulator's dataset and fault board.
 pub(crate) fn router(simulator: Simulator) -> Router {
-    let population = Router::new()
-        .route("/population/v1/citizens/{so_dinh_danh}", get(population::citizen));
+    let population = Router::new().route(
+        "/population/v1/citizens/{so_dinh_danh}",
+        get(population::citizen),
+    );
     let civil_status = Router::new().route("/civil-status/v1/records", post(civil_status::records));
-    let enterprise = Router::new()
-        .route("/enterprise/v1/enterprises/{ma_doanh_nghiep}", get(enterprise::enterprise));
-    let social_insurance = Router::new()
-        .route("/social-insurance/v1/households/{so_dinh_danh}", get(social_insurance::household));
+    let enterprise = Router::new().route(
+        "/enterprise/v1/enterprises/{ma_doanh_nghiep}",
+        get(enterprise::enterprise),
+    );
+    let social_insurance = Router::new().route(
+        "/social-insurance/v1/households/{so_dinh_danh}",
+        get(social_insurance::household),
+    );
     let echo = Router::new()
         .route("/echo/v1/bytes/{n}", get(echo::bytes))
         .route("/echo/v1/upload", post(echo::upload).put(echo::upload))
@@ -40,15 +55,25 @@ pub(crate) fn router(simulator: Simulator) -> Router {
         .route("/echo/v1/slow/{ms}", get(echo::slow));
     let fixed = Router::new().route("/fixed", get(echo::fixed));
     let control = Router::new()
-        .route("/__sim/faults", get(control::get_faults).delete(control::clear_faults))
+        .route(
+            "/__sim/faults",
+            get(control::get_faults).delete(control::clear_faults),
+        )
         .route("/__sim/faults/{route}", put(control::put_faults))
-        .route("/__sim/stats", get(control::get_stats).delete(control::reset_stats));
+        .route(
+            "/__sim/stats",
+            get(control::get_stats).delete(control::reset_stats),
+        );
 
     Router::new()
         .merge(gated(&simulator, RouteKey::Population, population))
         .merge(gated(&simulator, RouteKey::CivilStatus, civil_status))
         .merge(gated(&simulator, RouteKey::Enterprise, enterprise))
-        .merge(gated(&simulator, RouteKey::SocialInsurance, social_insurance))
+        .merge(gated(
+            &simulator,
+            RouteKey::SocialInsurance,
+            social_insurance,
+        ))
         .merge(gated(&simulator, RouteKey::Echo, echo))
         .merge(gated(&simulator, RouteKey::Fixed, fixed))
         .merge(control)

@@ -155,7 +155,10 @@ pub(crate) async fn serve(
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(left = connections.len(), "simulator: closing connections still open after drain");
+        tracing::warn!(
+            left = connections.len(),
+            "simulator: closing connections still open after drain"
+        );
         connections.shutdown().await;
     }
     Ok(())
@@ -169,7 +172,10 @@ async fn serve_connection(stream: TcpStream, router: Router, mut stop: watch::Re
         tracing::debug!(%error, "simulator: could not set TCP_NODELAY");
     }
     let reset = ConnectionReset::default();
-    let io = TokioIo::new(ResettableStream { inner: stream, reset: reset.clone() });
+    let io = TokioIo::new(ResettableStream {
+        inner: stream,
+        reset: reset.clone(),
+    });
     let router = TowerToHyperService::new(router);
     let signal = reset.clone();
     let service = service_fn(move |mut request: Request<Incoming>| {

@@ -50,12 +50,17 @@ pub(crate) async fn household(
         _ => return replies::bad_personal_id(),
     };
     let dataset = &simulator.dataset;
-    let Some(household) = dataset.citizen(&so_dinh_danh).and_then(|r| dataset.household_of(r))
+    let Some(household) = dataset
+        .citizen(&so_dinh_danh)
+        .and_then(|r| dataset.household_of(r))
     else {
         return replies::record_not_found();
     };
-    let members: Vec<_> =
-        household.members.iter().filter_map(|&i| dataset.citizen_at(i)).collect();
+    let members: Vec<_> = household
+        .members
+        .iter()
+        .filter_map(|&i| dataset.citizen_at(i))
+        .collect();
     let Some(head) = members.first() else {
         return replies::record_not_found();
     };

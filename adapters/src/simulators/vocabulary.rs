@@ -17,7 +17,11 @@ pub(crate) struct Province {
 
 /// Builds a [`Province`] table entry.
 const fn province(code: &'static str, label: &'static str, is_city: bool) -> Province {
-    Province { code, label, is_city }
+    Province {
+        code,
+        label,
+        is_city,
+    }
 }
 
 /// The 63 provinces whose codes open personal IDs, with their pre-2025 names
@@ -129,8 +133,8 @@ pub(crate) const MALE_GIVEN_NAMES: [&str; 32] = [
 /// Given names usual for women.
 pub(crate) const FEMALE_GIVEN_NAMES: [&str; 32] = [
     "Anh", "Chi", "Dung", "Giang", "Hà", "Hạnh", "Hằng", "Hoa", "Hương", "Huyền", "Lan", "Linh",
-    "Loan", "Mai", "My", "Nga", "Ngân", "Ngọc", "Nhung", "Oanh", "Phương", "Quỳnh", "Thảo",
-    "Thủy", "Trang", "Trinh", "Uyên", "Vân", "Yến", "Xuân", "Tuyết", "Hiền",
+    "Loan", "Mai", "My", "Nga", "Ngân", "Ngọc", "Nhung", "Oanh", "Phương", "Quỳnh", "Thảo", "Thủy",
+    "Trang", "Trinh", "Uyên", "Vân", "Yến", "Xuân", "Tuyết", "Hiền",
 ];
 
 /// Ethnic groups with their rough share per thousand.
@@ -209,8 +213,18 @@ pub(crate) const URBAN_WARDS: [&str; 16] = [
 
 /// Villages of the north and centre (thôn).
 pub(crate) const VILLAGES: [&str; 12] = [
-    "Đông", "Đoài", "Thượng", "Hạ", "Trung", "Phú Mỹ", "An Lạc", "Hòa Bình", "Tân Thịnh",
-    "Đồng Tâm", "Quyết Tiến", "Yên Thái",
+    "Đông",
+    "Đoài",
+    "Thượng",
+    "Hạ",
+    "Trung",
+    "Phú Mỹ",
+    "An Lạc",
+    "Hòa Bình",
+    "Tân Thịnh",
+    "Đồng Tâm",
+    "Quyết Tiến",
+    "Yên Thái",
 ];
 
 /// Streets of town addresses.

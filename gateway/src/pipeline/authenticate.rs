@@ -26,7 +26,10 @@ mod tests {
 
     #[test]
     fn passes_through_without_claiming_identity() {
-        let req = Request::get("/api/x/v1/y").header("authorization", "Bearer forged").body(Body::empty()).expect("req");
+        let req = Request::get("/api/x/v1/y")
+            .header("authorization", "Bearer forged")
+            .body(Body::empty())
+            .expect("req");
         assert_eq!(authenticate(&req).ok(), Some(Caller::Unauthenticated));
     }
 }

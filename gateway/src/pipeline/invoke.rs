@@ -20,7 +20,11 @@ pub async fn invoke(
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
     let uri = upstream_uri(routed)?;
-    let forwarded = ForwardedFor { client: exchange.client.ip(), proto: "http", host: parts.headers.get(http::header::HOST).cloned() };
+    let forwarded = ForwardedFor {
+        client: exchange.client.ip(),
+        proto: "http",
+        host: parts.headers.get(http::header::HOST).cloned(),
+    };
     let mut headers = outbound_request_headers(parts.headers, &forwarded);
     if let Ok(v) = HeaderValue::from_str(&exchange.request_id) {
         headers.insert("x-request-id", v);
@@ -45,5 +49,6 @@ fn upstream_uri(routed: &Routed) -> Result<Uri, GatewayError> {
         text.push('?');
         text.push_str(q);
     }
-    text.parse().map_err(|_| GatewayError::InvalidRequest("the request path cannot be forwarded".into()))
+    text.parse()
+        .map_err(|_| GatewayError::InvalidRequest("the request path cannot be forwarded".into()))
 }

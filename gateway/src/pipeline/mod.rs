@@ -48,10 +48,11 @@ impl Pipeline {
     /// Runs one data-plane request through every stage.
     pub async fn handle(self: Arc<Self>, client: SocketAddr, request: Request<Body>) -> Response {
         let (exchange, request) = accept::accept(client, request);
-        let outcome = match tokio::time::timeout(self.deadline, self.stages(&exchange, request)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err((None, GatewayError::Deadline(self.deadline))),
-        };
+        let outcome =
+            match tokio::time::timeout(self.deadline, self.stages(&exchange, request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err((None, GatewayError::Deadline(self.deadline))),
+            };
         let (route_key, outcome) = match outcome {
             Ok((key, response)) => (Some(key), Ok(response)),
             Err((key, error)) => (key, Err(error)),
@@ -67,7 +68,8 @@ impl Pipeline {
     ) -> Result<(String, Response), (Option<String>, GatewayError)> {
         accept::check_limits(&self.accept, &request).map_err(|e| (None, e))?;
         let snapshot = self.snapshot.current();
-        let routed = route::route(&snapshot, request.method(), request.uri()).map_err(|e| (None, e))?;
+        let routed =
+            route::route(&snapshot, request.method(), request.uri()).map_err(|e| (None, e))?;
         let key = Some(routed.route.key.clone());
         let fail = |e| (key.clone(), e);
 
@@ -76,7 +78,9 @@ impl Pipeline {
         limit::limit(&caller, &routed).map_err(fail)?;
         let response = match reuse::lookup(&caller, &routed) {
             Some(answer) => answer,
-            None => invoke::invoke(&self.rest, exchange, &routed, request).await.map_err(fail)?,
+            None => invoke::invoke(&self.rest, exchange, &routed, request)
+                .await
+                .map_err(fail)?,
         };
         let response = minimize::minimize(&caller, &routed, response);
         Ok((routed.route.key.clone(), response))

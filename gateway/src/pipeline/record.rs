@@ -11,7 +11,11 @@ use crate::telemetry::ExchangeFinished;
 use axum::response::Response;
 
 /// Records the outcome of an exchange.
-pub fn record(exchange: &Exchange, route_key: Option<&str>, outcome: &Result<Response, GatewayError>) {
+pub fn record(
+    exchange: &Exchange,
+    route_key: Option<&str>,
+    outcome: &Result<Response, GatewayError>,
+) {
     let (status, code) = match outcome {
         Ok(response) => (response.status().as_u16(), None),
         Err(error) => (error.code().status(), Some(error.code())),

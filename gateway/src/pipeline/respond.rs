@@ -38,7 +38,10 @@ mod tests {
     fn success_and_error_both_carry_the_request_id() {
         let ok = respond(&exchange(), Ok(Response::new(Body::empty())));
         assert_eq!(ok.headers()["x-request-id"], "rid-7");
-        let err = respond(&exchange(), Err(GatewayError::ServiceNotFound("/api/x".into())));
+        let err = respond(
+            &exchange(),
+            Err(GatewayError::ServiceNotFound("/api/x".into())),
+        );
         assert_eq!(err.status(), 404);
         assert_eq!(err.headers()["x-request-id"], "rid-7");
     }

@@ -27,8 +27,14 @@ pub fn route(snapshot: &Snapshot, method: &Method, uri: &Uri) -> Result<Routed, 
     let not_found = || GatewayError::ServiceNotFound(path_for_humans(path));
     let below_api = path.strip_prefix("/api/").ok_or_else(not_found)?;
     let mut parts = below_api.splitn(3, '/');
-    let slug = parts.next().filter(|s| !s.is_empty()).ok_or_else(not_found)?;
-    let version = parts.next().filter(|s| !s.is_empty()).ok_or_else(not_found)?;
+    let slug = parts
+        .next()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(not_found)?;
+    let version = parts
+        .next()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(not_found)?;
     // `/api/x/v1` reaches the upstream base itself; `/api/x/v1/` its root.
     let rest = parts.next().map(|r| format!("/{r}")).unwrap_or_default();
 
@@ -48,8 +54,9 @@ pub fn route(snapshot: &Snapshot, method: &Method, uri: &Uri) -> Result<Routed, 
         OperationMatch::Undeclared => None,
         OperationMatch::Matched(op) => {
             for (name, value) in &op.params {
-                lgsp_contracts::identifiers::validate_named(name, value)
-                    .map_err(|e| GatewayError::InvalidRequest(format!("path parameter {name}: {e}")))?;
+                lgsp_contracts::identifiers::validate_named(name, value).map_err(|e| {
+                    GatewayError::InvalidRequest(format!("path parameter {name}: {e}"))
+                })?;
             }
             Some(op.template.to_string())
         }
@@ -60,10 +67,18 @@ pub fn route(snapshot: &Snapshot, method: &Method, uri: &Uri) -> Result<Routed, 
             )));
         }
         OperationMatch::NoSuchPath => {
-            return Err(GatewayError::ServiceNotFound(format!("{} has no operation at this path", route.key)));
+            return Err(GatewayError::ServiceNotFound(format!(
+                "{} has no operation at this path",
+                route.key
+            )));
         }
     };
-    Ok(Routed { route, rest, query: uri.query().map(str::to_string), operation })
+    Ok(Routed {
+        route,
+        rest,
+        query: uri.query().map(str::to_string),
+        operation,
+    })
 }
 
 /// Refuses dot segments, raw or percent-encoded, so a caller cannot climb
@@ -73,7 +88,9 @@ fn check_traversal(rest: &str) -> Result<(), GatewayError> {
     let encoded = lowered.contains("%2e") || lowered.contains("%2f") || lowered.contains("%5c");
     let dotted = rest.split('/').any(|s| s == "." || s == "..");
     if encoded || dotted || rest.contains('\\') {
-        return Err(GatewayError::InvalidRequest("path must not contain dot segments or encoded separators".into()));
+        return Err(GatewayError::InvalidRequest(
+            "path must not contain dot segments or encoded separators".into(),
+        ));
     }
     Ok(())
 }
@@ -99,7 +116,14 @@ mod tests {
             "slug='population'\nversion='v1'\nname='Dân cư'\nowner='000.00.00.G01'\nstate='{state}'\n[upstream]\nurl='http://127.0.0.1:1/p'\n[[operations]]\nmethod='GET'\npath='/citizens/{{soDinhDanh}}'\n"
         ))
         .expect("service");
-        Snapshot::build(1, RegistryData { services: vec![service], ..Default::default() }, &Config::default())
+        Snapshot::build(
+            1,
+            RegistryData {
+                services: vec![service],
+                ..Default::default()
+            },
+            &Config::default(),
+        )
     }
 
     fn uri(s: &str) -> Uri {
@@ -109,7 +133,12 @@ mod tests {
     #[test]
     fn routes_a_published_operation() {
         let snap = snapshot("published");
-        let routed = route(&snap, &Method::GET, &uri("/api/population/v1/citizens/001203004567?x=1")).expect("routed");
+        let routed = route(
+            &snap,
+            &Method::GET,
+            &uri("/api/population/v1/citizens/001203004567?x=1"),
+        )
+        .expect("routed");
         assert_eq!(routed.rest, "/citizens/001203004567");
         assert_eq!(routed.query.as_deref(), Some("x=1"));
         assert_eq!(routed.operation.as_deref(), Some("/citizens/{soDinhDanh}"));
@@ -125,22 +154,49 @@ mod tests {
             },
             &Config::default(),
         );
-        assert_eq!(route(&snap, &Method::GET, &uri("/api/fixed/v1")).expect("routed").rest, "");
-        assert_eq!(route(&snap, &Method::GET, &uri("/api/fixed/v1/")).expect("routed").rest, "/");
+        assert_eq!(
+            route(&snap, &Method::GET, &uri("/api/fixed/v1"))
+                .expect("routed")
+                .rest,
+            ""
+        );
+        assert_eq!(
+            route(&snap, &Method::GET, &uri("/api/fixed/v1/"))
+                .expect("routed")
+                .rest,
+            "/"
+        );
     }
 
     #[test]
     fn unknown_service_or_version() {
         let snap = snapshot("published");
-        for path in ["/api/nope/v1/x", "/api/population/v9/citizens/001203004567", "/api/", "/api/population", "/other"] {
-            assert!(matches!(route(&snap, &Method::GET, &uri(path)), Err(GatewayError::ServiceNotFound(_))), "{path}");
+        for path in [
+            "/api/nope/v1/x",
+            "/api/population/v9/citizens/001203004567",
+            "/api/",
+            "/api/population",
+            "/other",
+        ] {
+            assert!(
+                matches!(
+                    route(&snap, &Method::GET, &uri(path)),
+                    Err(GatewayError::ServiceNotFound(_))
+                ),
+                "{path}"
+            );
         }
     }
 
     #[test]
     fn malformed_personal_id_is_invalid_and_not_echoed() {
         let snap = snapshot("published");
-        let err = route(&snap, &Method::GET, &uri("/api/population/v1/citizens/12345")).expect_err("invalid");
+        let err = route(
+            &snap,
+            &Method::GET,
+            &uri("/api/population/v1/citizens/12345"),
+        )
+        .expect_err("invalid");
         assert!(matches!(err, GatewayError::InvalidRequest(_)));
         assert!(!err.to_string().contains("12345"));
     }
@@ -148,9 +204,18 @@ mod tests {
     #[test]
     fn lifecycle_states() {
         let u = uri("/api/population/v1/citizens/001203004567");
-        assert!(matches!(route(&snapshot("retired"), &Method::GET, &u), Err(GatewayError::ServiceRetired(_))));
-        assert!(matches!(route(&snapshot("blocked"), &Method::GET, &u), Err(GatewayError::ServiceBlocked(_))));
-        assert!(matches!(route(&snapshot("draft"), &Method::GET, &u), Err(GatewayError::ServiceNotFound(_))));
+        assert!(matches!(
+            route(&snapshot("retired"), &Method::GET, &u),
+            Err(GatewayError::ServiceRetired(_))
+        ));
+        assert!(matches!(
+            route(&snapshot("blocked"), &Method::GET, &u),
+            Err(GatewayError::ServiceBlocked(_))
+        ));
+        assert!(matches!(
+            route(&snapshot("draft"), &Method::GET, &u),
+            Err(GatewayError::ServiceNotFound(_))
+        ));
         assert!(route(&snapshot("deprecated"), &Method::GET, &u).is_ok());
     }
 
@@ -158,16 +223,33 @@ mod tests {
     fn wrong_method_and_traversal() {
         let snap = snapshot("published");
         assert!(matches!(
-            route(&snap, &Method::POST, &uri("/api/population/v1/citizens/001203004567")),
+            route(
+                &snap,
+                &Method::POST,
+                &uri("/api/population/v1/citizens/001203004567")
+            ),
             Err(GatewayError::InvalidRequest(_))
         ));
-        for bad in ["/api/population/v1/citizens/../admin", "/api/population/v1/%2e%2e/x", "/api/population/v1/a%2Fb"] {
-            assert!(matches!(route(&snap, &Method::GET, &uri(bad)), Err(GatewayError::InvalidRequest(_))), "{bad}");
+        for bad in [
+            "/api/population/v1/citizens/../admin",
+            "/api/population/v1/%2e%2e/x",
+            "/api/population/v1/a%2Fb",
+        ] {
+            assert!(
+                matches!(
+                    route(&snap, &Method::GET, &uri(bad)),
+                    Err(GatewayError::InvalidRequest(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn human_path_hides_identifiers() {
-        assert_eq!(path_for_humans("/api/population/v1/citizens/001203004567"), "/api/population/v1/…");
+        assert_eq!(
+            path_for_humans("/api/population/v1/citizens/001203004567"),
+            "/api/population/v1/…"
+        );
     }
 }

@@ -14,12 +14,22 @@ pub async fn load(store: &Store, config: &Config) -> Result<Snapshot, StoreError
     let started = Instant::now();
     let (version, data) = store.load_registry().await?;
     let snapshot = Snapshot::build(version, data, config);
-    SnapshotReloaded { version, routes: snapshot.route_count(), took: started.elapsed() }.emit();
+    SnapshotReloaded {
+        version,
+        routes: snapshot.route_count(),
+        took: started.elapsed(),
+    }
+    .emit();
     Ok(snapshot)
 }
 
 /// Follows the store until `stop` turns true.
-pub async fn follow(store: Store, config: Arc<Config>, handle: SnapshotHandle, mut stop: watch::Receiver<bool>) {
+pub async fn follow(
+    store: Store,
+    config: Arc<Config>,
+    handle: SnapshotHandle,
+    mut stop: watch::Receiver<bool>,
+) {
     let interval = Duration::from_millis(config.registry.reload_interval_ms);
     loop {
         tokio::select! {
@@ -27,7 +37,8 @@ pub async fn follow(store: Store, config: Arc<Config>, handle: SnapshotHandle, m
             _ = stop.changed() => return,
         }
         match store.registry_version().await {
-            Ok(version) if version != handle.current().version => match load(&store, &config).await {
+            Ok(version) if version != handle.current().version => match load(&store, &config).await
+            {
                 Ok(snapshot) => handle.replace(snapshot),
                 Err(e) => tracing::warn!(event = "snapshot_reload_failed", error = %e),
             },

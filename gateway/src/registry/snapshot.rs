@@ -66,11 +66,18 @@ impl Route {
     fn build(service: Service, config: &Config) -> Route {
         let up = &service.upstream;
         let call = CallSettings {
-            connect_timeout: Duration::from_millis(up.connect_timeout_ms.unwrap_or(config.upstream.connect_timeout_ms)),
+            connect_timeout: Duration::from_millis(
+                up.connect_timeout_ms
+                    .unwrap_or(config.upstream.connect_timeout_ms),
+            ),
             timeout: Duration::from_millis(up.timeout_ms.unwrap_or(config.upstream.timeout_ms)),
             retries: up.retries.unwrap_or(config.upstream.retries),
-            max_request_bytes: up.max_request_bytes.unwrap_or(config.limits.max_request_bytes),
-            max_response_bytes: up.max_response_bytes.unwrap_or(config.limits.max_response_bytes),
+            max_request_bytes: up
+                .max_request_bytes
+                .unwrap_or(config.limits.max_request_bytes),
+            max_response_bytes: up
+                .max_response_bytes
+                .unwrap_or(config.limits.max_response_bytes),
         };
         let operations = service
             .operations
@@ -78,12 +85,18 @@ impl Route {
             .filter_map(|op| {
                 let method = Method::from_bytes(op.method.to_ascii_uppercase().as_bytes()).ok()?;
                 let segments = split_path(&op.path)
-                    .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                        Some(name) => Segment::Param(name.to_string()),
-                        None => Segment::Literal(s.to_string()),
-                    })
+                    .map(
+                        |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                            Some(name) => Segment::Param(name.to_string()),
+                            None => Segment::Literal(s.to_string()),
+                        },
+                    )
                     .collect();
-                Some(CompiledOperation { method, template: op.path.clone(), segments })
+                Some(CompiledOperation {
+                    method,
+                    template: op.path.clone(),
+                    segments,
+                })
             })
             .collect();
         Route {
@@ -118,11 +131,18 @@ impl Route {
                 continue;
             }
             if op.method == *method {
-                return OperationMatch::Matched(MatchedOperation { template: &op.template, params });
+                return OperationMatch::Matched(MatchedOperation {
+                    template: &op.template,
+                    params,
+                });
             }
             offered.push(op.method.as_str());
         }
-        if offered.is_empty() { OperationMatch::NoSuchPath } else { OperationMatch::MethodNotOffered(offered) }
+        if offered.is_empty() {
+            OperationMatch::NoSuchPath
+        } else {
+            OperationMatch::MethodNotOffered(offered)
+        }
     }
 }
 
@@ -157,19 +177,36 @@ impl Snapshot {
         let mut routes: HashMap<String, HashMap<String, Arc<Route>>> = HashMap::new();
         for service in &data.services {
             let route = Arc::new(Route::build(service.clone(), config));
-            routes.entry(service.slug.to_string()).or_default().insert(service.version.clone(), route);
+            routes
+                .entry(service.slug.to_string())
+                .or_default()
+                .insert(service.version.clone(), route);
         }
-        Snapshot { version, built_at: SystemTime::now(), data, routes }
+        Snapshot {
+            version,
+            built_at: SystemTime::now(),
+            data,
+            routes,
+        }
     }
 
     /// An empty snapshot, before the first load.
     pub fn empty() -> Snapshot {
-        Snapshot { version: -1, built_at: SystemTime::now(), data: RegistryData::default(), routes: HashMap::new() }
+        Snapshot {
+            version: -1,
+            built_at: SystemTime::now(),
+            data: RegistryData::default(),
+            routes: HashMap::new(),
+        }
     }
 
     /// Looks a service version up.
     pub fn lookup(&self, slug: &str, version: &str) -> Lookup<'_> {
-        match self.routes.get(slug).and_then(|versions| versions.get(version)) {
+        match self
+            .routes
+            .get(slug)
+            .and_then(|versions| versions.get(version))
+        {
             Some(route) => Lookup::Found(route),
             None => Lookup::NotFound,
         }
@@ -218,9 +255,21 @@ mod tests {
     #[test]
     fn resolves_defaults_and_trims_base() {
         let mut s = service(&[]);
-        s.upstream = UpstreamSettings { timeout_ms: Some(250), ..s.upstream };
-        let snap = Snapshot::build(1, RegistryData { services: vec![s], ..Default::default() }, &Config::default());
-        let Lookup::Found(route) = snap.lookup("population", "v1") else { panic!("route") };
+        s.upstream = UpstreamSettings {
+            timeout_ms: Some(250),
+            ..s.upstream
+        };
+        let snap = Snapshot::build(
+            1,
+            RegistryData {
+                services: vec![s],
+                ..Default::default()
+            },
+            &Config::default(),
+        );
+        let Lookup::Found(route) = snap.lookup("population", "v1") else {
+            panic!("route")
+        };
         assert_eq!(route.upstream_base, "http://127.0.0.1:1/p");
         assert_eq!(route.call.timeout, Duration::from_millis(250));
         assert_eq!(route.call.connect_timeout, Duration::from_millis(2_000));
@@ -232,10 +281,18 @@ mod tests {
     fn matches_operations_with_params() {
         let snap = Snapshot::build(
             1,
-            RegistryData { services: vec![service(&[("GET", "/citizens/{soDinhDanh}"), ("POST", "/citizens")])], ..Default::default() },
+            RegistryData {
+                services: vec![service(&[
+                    ("GET", "/citizens/{soDinhDanh}"),
+                    ("POST", "/citizens"),
+                ])],
+                ..Default::default()
+            },
             &Config::default(),
         );
-        let Lookup::Found(route) = snap.lookup("population", "v1") else { panic!("route") };
+        let Lookup::Found(route) = snap.lookup("population", "v1") else {
+            panic!("route")
+        };
         assert_eq!(
             route.match_operation(&Method::GET, "/citizens/001203004567"),
             OperationMatch::Matched(MatchedOperation {
@@ -243,25 +300,56 @@ mod tests {
                 params: vec![("soDinhDanh", "001203004567".into())]
             })
         );
-        assert_eq!(route.match_operation(&Method::DELETE, "/citizens/1"), OperationMatch::MethodNotOffered(vec!["GET"]));
-        assert_eq!(route.match_operation(&Method::GET, "/households/1"), OperationMatch::NoSuchPath);
-        assert!(matches!(route.match_operation(&Method::POST, "/citizens"), OperationMatch::Matched(_)));
+        assert_eq!(
+            route.match_operation(&Method::DELETE, "/citizens/1"),
+            OperationMatch::MethodNotOffered(vec!["GET"])
+        );
+        assert_eq!(
+            route.match_operation(&Method::GET, "/households/1"),
+            OperationMatch::NoSuchPath
+        );
+        assert!(matches!(
+            route.match_operation(&Method::POST, "/citizens"),
+            OperationMatch::Matched(_)
+        ));
     }
 
     #[test]
     fn undeclared_operations_pass_through() {
-        let snap = Snapshot::build(1, RegistryData { services: vec![service(&[])], ..Default::default() }, &Config::default());
-        let Lookup::Found(route) = snap.lookup("population", "v1") else { panic!("route") };
-        assert_eq!(route.match_operation(&Method::PATCH, "/anything/at/all"), OperationMatch::Undeclared);
-        let _ = Operation { method: "GET".into(), path: "/".into() };
+        let snap = Snapshot::build(
+            1,
+            RegistryData {
+                services: vec![service(&[])],
+                ..Default::default()
+            },
+            &Config::default(),
+        );
+        let Lookup::Found(route) = snap.lookup("population", "v1") else {
+            panic!("route")
+        };
+        assert_eq!(
+            route.match_operation(&Method::PATCH, "/anything/at/all"),
+            OperationMatch::Undeclared
+        );
+        let _ = Operation {
+            method: "GET".into(),
+            path: "/".into(),
+        };
     }
 
     #[test]
     fn handle_swaps_atomically() {
         let handle = SnapshotHandle::new(Snapshot::empty());
         let before = handle.current();
-        handle.replace(Snapshot::build(7, RegistryData::default(), &Config::default()));
-        assert_eq!(before.version, -1, "a loaded snapshot never changes under its reader");
+        handle.replace(Snapshot::build(
+            7,
+            RegistryData::default(),
+            &Config::default(),
+        ));
+        assert_eq!(
+            before.version, -1,
+            "a loaded snapshot never changes under its reader"
+        );
         assert_eq!(handle.current().version, 7);
     }
 }
