@@ -3,7 +3,7 @@
 //! registered behind the simulators, a manifest for scripts, and a curl tour.
 
 use crate::registry::model::{
-    Agency, Operation, RegistryData, Service, ServiceState, System, UpstreamSettings,
+    Agency, Operation, Priority, RegistryData, Service, ServiceState, System, UpstreamSettings,
 };
 use lgsp_contracts::{AgencyCode, Slug};
 use lgsp_policies::{DataClass, SecurityLevel};
@@ -105,6 +105,7 @@ pub fn registry(mock: SocketAddr) -> RegistryData {
             agency: AgencyCode::parse(agency).ok()?,
             name: name.into(),
             security_level: SecurityLevel::new(level).ok()?,
+            ip_allow: Vec::new(),
         })
     });
     let services = NATIONAL_SERVICES.iter().filter_map(|s| {
@@ -129,12 +130,14 @@ pub fn registry(mock: SocketAddr) -> RegistryData {
                 method: s.method.into(),
                 path: s.operation.into(),
             }],
+            priority: Priority::Essential,
         })
     });
     RegistryData {
         agencies: agencies.into_iter().flatten().collect(),
         systems: systems.collect(),
         services: services.collect(),
+        ..RegistryData::default()
     }
 }
 

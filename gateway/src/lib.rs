@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod apply;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod limits;
 pub mod pipeline;
 pub mod problem;
 pub mod registry;

@@ -34,6 +34,9 @@ pub struct System {
     /// Certified security level of the system.
     #[serde(default)]
     pub security_level: SecurityLevel,
+    /// Addresses or CIDR blocks the system may call from; empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_allow: Vec<String>,
 }
 
 /// Where a service is in its lifecycle.
@@ -116,6 +119,133 @@ pub struct Service {
     /// Declared operations; when empty, any path below the version is passed through.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<Operation>,
+    /// Scheduling class: essential services keep capacity when bulk traffic surges.
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+/// Scheduling class of a service (002:4261-4265 "priority policies", 000:439).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Essential services (population lookups for procedures): reserved capacity.
+    Essential,
+    /// Ordinary services.
+    #[default]
+    Standard,
+    /// Bulk and batch traffic: first to be held back.
+    Bulk,
+}
+
+/// A credential that authenticates a consumer system. Secrets are stored only as hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// Stable identifier of the credential, e.g. `motcua-xa-my-hiep-oauth`.
+    pub id: Slug,
+    /// The system it authenticates.
+    pub system: Slug,
+    /// What kind of credential, with its hashed material.
+    #[serde(flatten)]
+    pub kind: CredentialKind,
+    /// A revoked credential no longer authenticates.
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// The kinds of credential a system may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialKind {
+    /// OAuth2 client credentials; the secret as an argon2id PHC string.
+    ClientSecret {
+        /// The public client id.
+        client_id: String,
+        /// argon2id hash of the client secret.
+        secret_hash: String,
+    },
+    /// An API key sent as `X-API-Key`; stored as SHA-256 hex (keys are random and long).
+    ApiKey {
+        /// SHA-256 of the key, lowercase hex.
+        key_hash: String,
+    },
+    /// A client certificate for mTLS, bound by the SHA-256 fingerprint of its DER encoding.
+    Certificate {
+        /// SHA-256 of the certificate's DER, lowercase hex.
+        fingerprint: String,
+    },
+}
+
+/// Where a subscription is in its approval flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    /// Asked for, not yet decided.
+    #[default]
+    Requested,
+    /// Approved: calls pass.
+    Approved,
+    /// Refused.
+    Rejected,
+    /// Withdrawn after approval.
+    Revoked,
+}
+
+/// The rate plan of a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Sustained calls per second.
+    pub rate_per_second: f64,
+    /// Calls allowed in a burst above the sustained rate.
+    pub burst: u32,
+    /// Calls per calendar day (Asia/Ho_Chi_Minh), if capped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_quota: Option<u64>,
+}
+
+impl Eq for Plan {}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            rate_per_second: 10.0,
+            burst: 20,
+            daily_quota: None,
+        }
+    }
+}
+
+/// A system's subscription to a service (all versions of its slug).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// The consumer system.
+    pub system: Slug,
+    /// The service slug.
+    pub service: Slug,
+    /// Approval state; only approved subscriptions pass.
+    #[serde(default)]
+    pub state: SubscriptionState,
+    /// Rate plan.
+    #[serde(default)]
+    pub plan: Plan,
+    /// Purpose codes the system may invoke the service for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purposes: Vec<String>,
+}
+
+/// A versioned policy bundle: Cedar policies and per-purpose field rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBundle {
+    /// Version label, e.g. `2026-11-24.1`.
+    pub version: String,
+    /// Cedar policy text.
+    pub cedar: String,
+    /// Field rules (TOML text, see `policies/README.md`).
+    #[serde(default)]
+    pub fields: String,
 }
 
 /// Everything the registry holds: what `lgsp apply` reads and the snapshot is built from.
@@ -131,4 +261,13 @@ pub struct RegistryData {
     /// Services.
     #[serde(default)]
     pub services: Vec<Service>,
+    /// Credentials of systems.
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+    /// Subscriptions of systems to services.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    /// The policy bundle in force; the built-in default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyBundle>,
 }

@@ -66,6 +66,9 @@ impl Store {
                 agencies,
                 systems,
                 services,
+                // Credentials, subscriptions and the policy bundle are stored
+                // by the access-control extension of the store (in progress).
+                ..RegistryData::default()
             },
         ))
     }

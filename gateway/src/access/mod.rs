@@ -1,0 +1,1 @@
+//! Credentials, tokens and TLS for consumer systems (being written).

@@ -1,0 +1,1 @@
+//! Rate limits, quotas and priority classes (being written).
