@@ -15,8 +15,9 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)" >&2
   apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --bin lgsp --quiet
-LGSP=target/release/lgsp
+# LGSP_BIN runs an already built binary instead of building one.
+if [ -z "${LGSP_BIN:-}" ]; then cargo build --release --bin lgsp --quiet; fi
+LGSP="${LGSP_BIN:-target/release/lgsp}"
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
