@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::{http, lgsp, problem_code};
+use harness::{anonymous, lgsp, problem_code};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::Duration;
@@ -42,6 +42,45 @@ async fn demo_serves_every_national_service_through_the_gateway() {
     let ids: Vec<String> =
         serde_json::from_value(manifest["sample_personal_ids"].clone()).expect("ids");
     assert!(!ids.is_empty());
+    // The commune system with every subscription obtains a token.
+    let systems = manifest["systems"].as_array().expect("systems");
+    assert_eq!(systems.len(), 2);
+    let first = &systems[0];
+    for field in ["name", "client_id", "client_secret", "api_key", "purposes"] {
+        assert!(
+            !first[field].is_null(),
+            "systems[0].{field} missing: {first}"
+        );
+    }
+    let token_response: Value = anonymous()
+        .post(manifest["token_url"].as_str().expect("token_url"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", first["client_id"].as_str().expect("id")),
+            (
+                "client_secret",
+                first["client_secret"].as_str().expect("secret"),
+            ),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = token_response["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    assert_eq!(token_response["token_type"], "Bearer");
+    let purpose = first["purposes"][0].as_str().expect("purpose").to_string();
+    let as_commune = |builder: reqwest::RequestBuilder| {
+        builder
+            .bearer_auth(&token)
+            .header("x-lgsp-purpose", &purpose)
+            .header("x-lgsp-user", "canbo.tuphap.myhiep")
+    };
+    let http = anonymous;
     let path = |service: &str, id: &str| {
         format!(
             "{data_url}{}",
@@ -53,8 +92,7 @@ async fn demo_serves_every_national_service_through_the_gateway() {
     };
 
     // Population: the citizen record with its fields, diacritics intact.
-    let r = http()
-        .get(path("population", &ids[0]))
+    let r = as_commune(http().get(path("population", &ids[0])))
         .send()
         .await
         .expect("population");
@@ -80,8 +118,7 @@ async fn demo_serves_every_national_service_through_the_gateway() {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><YeuCauTraCuu><soDinhDanh>{}</soDinhDanh></YeuCauTraCuu>",
         ids[0]
     );
-    let r = http()
-        .post(path("civil_status", ""))
+    let r = as_commune(http().post(path("civil_status", "")))
         .json(&serde_json::json!({ "loaiBanGhi": "khaiSinh", "duLieu": xml }))
         .send()
         .await
@@ -98,16 +135,14 @@ async fn demo_serves_every_national_service_through_the_gateway() {
     // Enterprise and social insurance.
     let codes: Vec<String> =
         serde_json::from_value(manifest["sample_enterprise_codes"].clone()).expect("codes");
-    let r = http()
-        .get(path("enterprise", &codes[0]))
+    let r = as_commune(http().get(path("enterprise", &codes[0])))
         .send()
         .await
         .expect("enterprise");
     assert_eq!(r.status(), 200);
     let enterprise: Value = r.json().await.expect("json");
     assert_eq!(enterprise["maDoanhNghiep"], codes[0].as_str());
-    let r = http()
-        .get(path("social_insurance", &ids[0]))
+    let r = as_commune(http().get(path("social_insurance", &ids[0])))
         .send()
         .await
         .expect("insurance");
@@ -121,20 +156,57 @@ async fn demo_serves_every_national_service_through_the_gateway() {
     );
 
     // Refusals from the tour.
-    let r = http()
-        .get(path("population", "12345"))
+    let r = as_commune(http().get(path("population", "12345")))
         .send()
         .await
         .expect("send");
     assert_eq!(problem_code(r).await, (400, "INVALID_REQUEST".into()));
+    let r = http()
+        .get(path("population", &ids[0]))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(problem_code(r).await, (401, "AUTHEN_ERROR".into()));
+    let r = http()
+        .get(path("population", &ids[0]))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(problem_code(r).await, (400, "PURPOSE_REQUIRED".into()));
+    let r = http()
+        .get(path("population", &ids[0]))
+        .bearer_auth(&token)
+        .header("x-lgsp-purpose", "2.000986")
+        .header("x-lgsp-user", "canbo")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(problem_code(r).await, (403, "PURPOSE_NOT_ALLOWED".into()));
+    let second = &systems[1];
+    let r = http()
+        .get(path("population", &ids[0]))
+        .header("x-api-key", second["api_key"].as_str().expect("key"))
+        .header(
+            "x-lgsp-purpose",
+            second["purposes"][0].as_str().expect("purpose"),
+        )
+        .header("x-lgsp-user", "canbo")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        problem_code(r).await,
+        (403, "SUBSCRIPTION_REQUIRED".into()),
+        "the second system has no population subscription"
+    );
     let r = http()
         .get(format!("{data_url}/api/land/v1/parcels/1"))
         .send()
         .await
         .expect("send");
     assert_eq!(problem_code(r).await, (404, "SERVICE_NOT_FOUND".into()));
-    let r = http()
-        .get(path("population", "001099000001"))
+    let r = as_commune(http().get(path("population", "001099000001")))
         .send()
         .await
         .expect("send");
@@ -163,6 +235,15 @@ async fn demo_serves_every_national_service_through_the_gateway() {
         .await
         .expect("json");
     assert_eq!(registry["routes"], 4);
+    let jwks: Value = http()
+        .get(format!("{data_url}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
     assert_eq!(
         registry["registry"]["agencies"].as_array().map(Vec::len),
         Some(8)

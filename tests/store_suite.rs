@@ -7,7 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use lgsp_gateway::registry::model::{RegistryData, ServiceState};
+use lgsp_contracts::Slug;
+use lgsp_gateway::registry::model::{
+    Credential, CredentialKind, RegistryData, ServiceState, SubscriptionState,
+};
 use lgsp_gateway::store::{ApplyReport, Backend, Store, StoreError, StoreOptions};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection};
@@ -95,8 +98,11 @@ async fn schema_holds_the_store(
     let expected = [
         "_sqlx_migrations",
         "agencies",
+        "credentials",
+        "policy_bundles",
         "registry_meta",
         "services",
+        "subscriptions",
         "systems",
     ];
     if tables != expected {
@@ -131,6 +137,14 @@ async fn run_suite(url: &str, backend: Backend) -> i64 {
     invalid_references_write_nothing(&store).await;
     undeclared_entities_are_left_alone(&store).await;
     concurrent_applies_keep_every_bump(&store).await;
+    credentials_round_trip(&store).await;
+    shared_lookups_are_refused(&store).await;
+    lookups_may_move_between_credentials(&store).await;
+    subscriptions_round_trip(&store).await;
+    invalid_subscriptions_are_refused(&store).await;
+    policy_bundles_are_versioned(&store).await;
+    state_changes_bump_the_version(&store).await;
+    full_registry_reapply_is_unchanged(&store).await;
     store.close().await;
 
     // Opening again runs the migrator again, which must find nothing to do,
@@ -140,6 +154,7 @@ async fn run_suite(url: &str, backend: Backend) -> i64 {
         .expect("reopen: applied migrations are skipped");
     reopened.ping().await.expect("ping after reopen");
     diacritics_survive(&reopened).await;
+    access_survives(&reopened).await;
     let version = reopened.registry_version().await.expect("version");
     reopened.close().await;
     version
@@ -190,6 +205,9 @@ fn sorted(mut data: RegistryData) -> RegistryData {
     data.systems.sort_by(|a, b| a.slug.cmp(&b.slug));
     data.services
         .sort_by(|a, b| (&a.slug, &a.version).cmp(&(&b.slug, &b.version)));
+    data.credentials.sort_by(|a, b| a.id.cmp(&b.id));
+    data.subscriptions
+        .sort_by(|a, b| (&a.system, &a.service).cmp(&(&b.system, &b.service)));
     data
 }
 
@@ -201,7 +219,22 @@ fn labels(data: &RegistryData) -> BTreeSet<String> {
         .services
         .iter()
         .map(|s| format!("service {}/{}", s.slug, s.version));
-    agencies.chain(systems).chain(services).collect()
+    let credentials = data
+        .credentials
+        .iter()
+        .map(|c| format!("credential {}", c.id));
+    let subscriptions = data
+        .subscriptions
+        .iter()
+        .map(|s| format!("subscription {}/{}", s.system, s.service));
+    let policy = data.policy.iter().map(|p| format!("policy {}", p.version));
+    agencies
+        .chain(systems)
+        .chain(services)
+        .chain(credentials)
+        .chain(subscriptions)
+        .chain(policy)
+        .collect()
 }
 
 fn set(list: &[String]) -> BTreeSet<String> {
@@ -425,4 +458,525 @@ async fn diacritics_survive(store: &Store) {
             .any(|s| s.name == "Cơ sở dữ liệu quốc gia về dân cư"),
         "the updated service name should load unchanged"
     );
+}
+
+/// Test hashes: 64 hex digits derived from a seed (not real key material).
+fn hex(seed: char) -> String {
+    std::iter::repeat_n(seed, 64).collect()
+}
+
+/// The argon2id PHC string of a made-up secret.
+const SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+/// A credential built in Rust.
+fn credential(id: &str, system: &str, kind: CredentialKind, revoked: bool) -> Credential {
+    Credential {
+        id: Slug::parse(id).expect("credential id"),
+        system: Slug::parse(system).expect("system slug"),
+        kind,
+        revoked,
+    }
+}
+
+fn client_secret(client_id: &str, secret_hash: &str) -> CredentialKind {
+    CredentialKind::ClientSecret {
+        client_id: client_id.to_string(),
+        secret_hash: secret_hash.to_string(),
+    }
+}
+
+fn api_key(key_hash: String) -> CredentialKind {
+    CredentialKind::ApiKey { key_hash }
+}
+
+fn certificate(fingerprint: String) -> CredentialKind {
+    CredentialKind::Certificate { fingerprint }
+}
+
+fn with_credentials(credentials: Vec<Credential>) -> RegistryData {
+    RegistryData {
+        credentials,
+        ..RegistryData::default()
+    }
+}
+
+/// One credential of each kind, out of order, one of them revoked, as a file declares them.
+fn credentials() -> RegistryData {
+    registry(json!({
+        "credentials": [
+            {
+                "id": "motcua-xa-a-key", "system": "motcua-xa-a",
+                "kind": "api_key", "key_hash": hex('a')
+            },
+            {
+                "id": "dvc-tinh-cert", "system": "dvc-tinh",
+                "kind": "certificate", "fingerprint": hex('c'), "revoked": true
+            },
+            {
+                "id": "motcua-xa-a-oauth", "system": "motcua-xa-a",
+                "kind": "client_secret", "client_id": "motcua-xa-a", "secret_hash": SECRET_HASH
+            }
+        ]
+    }))
+}
+
+/// Subscriptions with plans and purposes, out of order; `population` has two versions.
+fn subscriptions() -> RegistryData {
+    registry(json!({
+        "subscriptions": [
+            {
+                "system": "motcua-xa-a", "service": "population", "state": "approved",
+                "plan": { "rate_per_second": 2.5, "burst": 5, "daily_quota": 10000 },
+                "purposes": ["khai-sinh", "ket-hon"]
+            },
+            { "system": "dvc-tinh", "service": "civil-status" },
+            {
+                "system": "motcua-xa-a", "service": "civil-status", "state": "rejected",
+                "plan": { "rate_per_second": 0.5, "burst": 0 },
+                "purposes": ["khai-tu"]
+            }
+        ]
+    }))
+}
+
+fn policy(version: &str, cedar: &str) -> RegistryData {
+    registry(json!({
+        "policy": {
+            "version": version,
+            "cedar": cedar,
+            "fields": "[population.khai-sinh]\nallow = [\"hoTen\"]\n"
+        }
+    }))
+}
+
+const CEDAR: &str = "permit (principal, action, resource) when { context.approved };";
+
+/// Applies a file that must be refused for `entity`; checks that the message
+/// names `needle`, leaks none of `secrets`, and that nothing was written.
+async fn refused(store: &Store, file: &RegistryData, entity: &str, needle: &str, secrets: &[&str]) {
+    let before = store.load_registry().await.expect("load before");
+    match store.apply(file).await {
+        Err(StoreError::Invalid { what, detail }) => {
+            assert_eq!(what, entity, "{detail}");
+            assert!(detail.contains(needle), "{detail:?} should name {needle:?}");
+            let message = StoreError::Invalid { what, detail }.to_string();
+            for secret in secrets {
+                assert!(!message.contains(secret), "{message:?} leaks {secret:?}");
+            }
+        }
+        other => panic!("{entity} should be refused, got {other:?}"),
+    }
+    let after = store.load_registry().await.expect("load after");
+    assert_eq!(after, before, "a refused apply writes nothing");
+}
+
+async fn credentials_round_trip(store: &Store) {
+    let before = store.registry_version().await.expect("version");
+    let file = credentials();
+    let report = store.apply(&file).await.expect("apply credentials");
+    assert_eq!(set(&report.created), labels(&file));
+    assert!(
+        report
+            .created
+            .contains(&"credential motcua-xa-a-oauth".to_string())
+    );
+    assert_eq!(report.version, before + 1);
+
+    let (_, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(loaded.credentials, sorted(file.clone()).credentials);
+    let ids: Vec<&str> = loaded.credentials.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["dvc-tinh-cert", "motcua-xa-a-key", "motcua-xa-a-oauth"]
+    );
+    let oauth = &loaded.credentials[2];
+    assert_eq!(oauth.kind, client_secret("motcua-xa-a", SECRET_HASH));
+    assert!(loaded.credentials[0].revoked && !oauth.revoked);
+
+    let again = store.apply(&file).await.expect("re-apply credentials");
+    assert_eq!(set(&again.unchanged), labels(&file));
+    assert_eq!(again.version, before + 1);
+}
+
+async fn shared_lookups_are_refused(store: &Store) {
+    // The same value as a stored credential of another id, for each kind; the
+    // system differs too, which is what the unique lookup protects against.
+    let cases = [
+        (
+            client_secret("motcua-xa-a", "$argon2id$other"),
+            "client id",
+            "motcua-xa-a-oauth",
+        ),
+        (api_key(hex('a')), "API key hash", "motcua-xa-a-key"),
+        (
+            certificate(hex('c')),
+            "certificate fingerprint",
+            "dvc-tinh-cert",
+        ),
+    ];
+    let secrets = [hex('a'), hex('c'), hex('e'), SECRET_HASH.to_string()];
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    for (kind, label, holder) in cases {
+        // A valid new agency in the same file must not be written either.
+        let mut file = with_credentials(vec![credential("intruder", "dvc-tinh", kind, false)]);
+        file.agencies = registry(json!({
+            "agencies": [{ "code": "000.00.51.H29", "name": "Xã Mới" }]
+        }))
+        .agencies;
+        refused(store, &file, "credential intruder", holder, &secrets).await;
+        let detail = match store.apply(&file).await {
+            Err(StoreError::Invalid { detail, .. }) => detail,
+            other => panic!("expected Invalid, got {other:?}"),
+        };
+        assert!(detail.contains(label), "{detail}");
+        assert!(!detail.contains("$argon2id$other"), "{detail}");
+    }
+
+    // Two new credentials sharing one key hash within the same file.
+    let file = with_credentials(vec![
+        credential("twin-a", "dvc-tinh", api_key(hex('e')), false),
+        credential("twin-b", "motcua-xa-a", api_key(hex('e')), false),
+    ]);
+    refused(store, &file, "credential twin-b", "twin-a", &secrets).await;
+
+    // An unknown system is refused, and so is an empty lookup value.
+    let file = with_credentials(vec![credential(
+        "ghost-key",
+        "ghost",
+        certificate(hex('e')),
+        false,
+    )]);
+    refused(store, &file, "credential ghost-key", "ghost", &secrets).await;
+    let file = with_credentials(vec![credential(
+        "blank",
+        "dvc-tinh",
+        api_key(" ".to_string()),
+        false,
+    )]);
+    refused(store, &file, "credential blank", "empty", &secrets).await;
+}
+
+async fn lookups_may_move_between_credentials(store: &Store) {
+    let before = store.registry_version().await.expect("version");
+    let mut file = credentials();
+    file.credentials
+        .retain(|c| c.id.as_str() != "dvc-tinh-cert");
+    file.credentials.push(credential(
+        "dvc-tinh-key",
+        "dvc-tinh",
+        api_key(hex('b')),
+        false,
+    ));
+    let report = store.apply(&file).await.expect("add a second key");
+    assert_eq!(report.created, ["credential dvc-tinh-key"]);
+
+    // Two stored credentials exchange their key hashes in one apply.
+    let swap = |data: &mut RegistryData| {
+        for credential in &mut data.credentials {
+            let hash = match credential.id.as_str() {
+                "motcua-xa-a-key" => hex('b'),
+                "dvc-tinh-key" => hex('a'),
+                _ => continue,
+            };
+            credential.kind = api_key(hash);
+        }
+    };
+    let mut swapped = file.clone();
+    swap(&mut swapped);
+    let report = store.apply(&swapped).await.expect("swap two key hashes");
+    assert_eq!(
+        set(&report.updated),
+        set(&[
+            "credential dvc-tinh-key".to_string(),
+            "credential motcua-xa-a-key".to_string()
+        ])
+    );
+    assert_eq!(report.version, before + 2);
+
+    // And back, so that later checks find the first assignment.
+    let report = store.apply(&file).await.expect("swap back");
+    assert_eq!(report.updated.len(), 2, "{report:?}");
+    let (_, loaded) = store.load_registry().await.expect("load");
+    let key = loaded
+        .credentials
+        .iter()
+        .find(|c| c.id.as_str() == "dvc-tinh-key")
+        .expect("dvc-tinh-key is loaded");
+    assert_eq!(key.kind, api_key(hex('b')));
+}
+
+async fn subscriptions_round_trip(store: &Store) {
+    let before = store.registry_version().await.expect("version");
+    let file = subscriptions();
+    let report = store.apply(&file).await.expect("apply subscriptions");
+    assert_eq!(set(&report.created), labels(&file));
+    assert!(
+        report
+            .created
+            .contains(&"subscription motcua-xa-a/population".to_string())
+    );
+    assert_eq!(report.version, before + 1);
+
+    let (_, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(loaded.subscriptions, sorted(file.clone()).subscriptions);
+    let keys: Vec<String> = loaded
+        .subscriptions
+        .iter()
+        .map(|s| format!("{}/{}", s.system, s.service))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "dvc-tinh/civil-status",
+            "motcua-xa-a/civil-status",
+            "motcua-xa-a/population"
+        ]
+    );
+    let population = &loaded.subscriptions[2];
+    assert_eq!(population.state, SubscriptionState::Approved);
+    assert_eq!(population.plan.rate_per_second, 2.5);
+    assert_eq!(population.plan.burst, 5);
+    assert_eq!(population.plan.daily_quota, Some(10000));
+    assert_eq!(population.purposes, ["khai-sinh", "ket-hon"]);
+    let defaulted = &loaded.subscriptions[0];
+    assert_eq!(defaulted.state, SubscriptionState::Requested);
+    assert!(defaulted.purposes.is_empty());
+
+    let again = store.apply(&file).await.expect("re-apply subscriptions");
+    assert_eq!(set(&again.unchanged), labels(&file));
+    assert_eq!(again.version, before + 1);
+
+    let mut changed = file.clone();
+    changed.subscriptions[1]
+        .purposes
+        .push("chung-thuc".to_string());
+    let report = store.apply(&changed).await.expect("update a subscription");
+    assert_eq!(report.updated, ["subscription dvc-tinh/civil-status"]);
+    assert_eq!(report.version, before + 2);
+    store.apply(&file).await.expect("restore the subscription");
+}
+
+async fn invalid_subscriptions_are_refused(store: &Store) {
+    let with_new_agency = |subscription: Value| {
+        registry(json!({
+            "agencies": [{ "code": "000.00.52.H29", "name": "Xã Mới" }],
+            "subscriptions": [subscription]
+        }))
+    };
+    let file = with_new_agency(json!({ "system": "motcua-xa-a", "service": "land" }));
+    refused(store, &file, "subscription motcua-xa-a/land", "land", &[]).await;
+    let file = with_new_agency(json!({ "system": "ghost", "service": "population" }));
+    refused(store, &file, "subscription ghost/population", "ghost", &[]).await;
+    let file = with_new_agency(
+        json!({ "system": "dvc-tinh", "service": "population", "purposes": ["khai-sinh", ""] }),
+    );
+    refused(
+        store,
+        &file,
+        "subscription dvc-tinh/population",
+        "purpose",
+        &[],
+    )
+    .await;
+    for rate in [json!(0), json!(-1.5)] {
+        let file = with_new_agency(json!({
+            "system": "dvc-tinh", "service": "population",
+            "plan": { "rate_per_second": rate, "burst": 1 }
+        }));
+        refused(
+            store,
+            &file,
+            "subscription dvc-tinh/population",
+            "rate_per_second",
+            &[],
+        )
+        .await;
+    }
+    // JSON has no NaN or infinity, but a caller building the data in Rust can.
+    for rate in [f64::NAN, f64::INFINITY] {
+        let mut file = with_new_agency(json!({ "system": "dvc-tinh", "service": "population" }));
+        file.subscriptions[0].plan.rate_per_second = rate;
+        refused(
+            store,
+            &file,
+            "subscription dvc-tinh/population",
+            "rate_per_second",
+            &[],
+        )
+        .await;
+    }
+
+    // A service or system declared in the same file is enough.
+    let file = registry(json!({
+        "systems": [{ "slug": "hcc-huyen", "agency": "000.00.00.H29", "name": "Hành chính công" }],
+        "services": [{
+            "slug": "land", "version": "v3", "name": "Đất đai",
+            "owner": "000.00.00.H29", "upstream": { "url": "http://127.0.0.1:9/land" }
+        }],
+        "subscriptions": [{ "system": "hcc-huyen", "service": "land" }]
+    }));
+    let report = store
+        .apply(&file)
+        .await
+        .expect("references within the file");
+    assert_eq!(report.created.len(), 3, "{report:?}");
+}
+
+async fn policy_bundles_are_versioned(store: &Store) {
+    let (before, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(loaded.policy, None, "no policy until one is applied");
+
+    let first = policy("2026-01-01.1", CEDAR);
+    let report = store.apply(&first).await.expect("apply a policy");
+    assert_eq!(report.created, ["policy 2026-01-01.1"]);
+    assert_eq!(report.version, before + 1);
+    let (_, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(loaded.policy, first.policy, "the applied bundle is active");
+
+    let again = store.apply(&first).await.expect("re-apply the policy");
+    assert_eq!(again.unchanged, ["policy 2026-01-01.1"]);
+    assert!(again.created.is_empty() && again.updated.is_empty());
+    assert_eq!(again.version, before + 1);
+
+    let tampered = policy("2026-01-01.1", "forbid (principal, action, resource);");
+    refused(store, &tampered, "policy 2026-01-01.1", "immutable", &[]).await;
+
+    let second = policy("2026-02-01.1", "forbid (principal, action, resource);");
+    let report = store.apply(&second).await.expect("apply a new version");
+    assert_eq!(report.created, ["policy 2026-02-01.1"]);
+    assert_eq!(report.version, before + 2);
+    let (_, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(loaded.policy, second.policy, "the new version is active");
+
+    // Declaring a stored older version again rolls back to it.
+    let report = store.apply(&first).await.expect("roll back");
+    assert_eq!(report.updated, ["policy 2026-01-01.1"]);
+    assert_eq!(report.version, before + 3);
+    let (_, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(loaded.policy, first.policy);
+
+    // A file without a policy leaves the active one alone.
+    let report = store
+        .apply(&RegistryData::default())
+        .await
+        .expect("apply nothing");
+    assert_eq!(report.version, before + 3);
+    let (_, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(loaded.policy, first.policy);
+}
+
+async fn state_changes_bump_the_version(store: &Store) {
+    let before = store.registry_version().await.expect("version");
+    let found = store
+        .set_subscription_state("dvc-tinh", "civil-status", SubscriptionState::Approved)
+        .await
+        .expect("approve");
+    assert!(found);
+    let (version, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(version, before + 1);
+    let subscription = loaded
+        .subscriptions
+        .iter()
+        .find(|s| s.system.as_str() == "dvc-tinh" && s.service.as_str() == "civil-status")
+        .expect("dvc-tinh/civil-status is loaded");
+    assert_eq!(subscription.state, SubscriptionState::Approved);
+
+    let same = store
+        .set_subscription_state("dvc-tinh", "civil-status", SubscriptionState::Approved)
+        .await
+        .expect("approve again");
+    assert!(same);
+    assert_eq!(store.registry_version().await.expect("version"), before + 1);
+    let missing = store
+        .set_subscription_state("dvc-tinh", "land", SubscriptionState::Approved)
+        .await
+        .expect("approve a missing subscription");
+    assert!(!missing);
+    assert_eq!(store.registry_version().await.expect("version"), before + 1);
+
+    assert!(
+        store
+            .revoke_credential("motcua-xa-a-key")
+            .await
+            .expect("revoke")
+    );
+    let (version, loaded) = store.load_registry().await.expect("load");
+    assert_eq!(version, before + 2);
+    let key = loaded
+        .credentials
+        .iter()
+        .find(|c| c.id.as_str() == "motcua-xa-a-key")
+        .expect("motcua-xa-a-key is loaded");
+    assert!(key.revoked);
+    assert!(
+        store
+            .revoke_credential("motcua-xa-a-key")
+            .await
+            .expect("revoke again")
+    );
+    assert!(
+        !store
+            .revoke_credential("nobody")
+            .await
+            .expect("revoke a missing credential")
+    );
+    assert_eq!(store.registry_version().await.expect("version"), before + 2);
+
+    // Applying the file again restores what it declares, in one bump.
+    let mut file = credentials();
+    file.subscriptions = subscriptions().subscriptions;
+    let report = store.apply(&file).await.expect("re-apply the file");
+    assert_eq!(
+        set(&report.updated),
+        set(&[
+            "credential motcua-xa-a-key".to_string(),
+            "subscription dvc-tinh/civil-status".to_string()
+        ])
+    );
+    assert_eq!(report.version, before + 3);
+}
+
+/// Everything the suite declared, as one file.
+fn full_registry() -> RegistryData {
+    let mut file = province();
+    for service in &mut file.services {
+        if service.slug.as_str() == "population" && service.version == "v1" {
+            service.state = ServiceState::Deprecated;
+            service.name = "Cơ sở dữ liệu quốc gia về dân cư".to_string();
+            service.upstream.timeout_ms = Some(2500);
+        }
+    }
+    file.credentials = credentials().credentials;
+    file.subscriptions = subscriptions().subscriptions;
+    file.policy = policy("2026-01-01.1", CEDAR).policy;
+    file
+}
+
+async fn full_registry_reapply_is_unchanged(store: &Store) {
+    let before = store.registry_version().await.expect("version");
+    let file = full_registry();
+    let report = store.apply(&file).await.expect("apply the full registry");
+    assert!(
+        report.created.is_empty() && report.updated.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(set(&report.unchanged), labels(&file));
+    assert_eq!(report.version, before);
+    let again = store.apply(&file).await.expect("apply it again");
+    assert_eq!(again, report);
+}
+
+async fn access_survives(store: &Store) {
+    let (_, loaded) = store.load_registry().await.expect("load");
+    let file = full_registry();
+    for credential in &file.credentials {
+        assert!(loaded.credentials.contains(credential), "{credential:?}");
+    }
+    for subscription in &file.subscriptions {
+        assert!(
+            loaded.subscriptions.contains(subscription),
+            "{subscription:?}"
+        );
+    }
+    assert_eq!(loaded.policy, file.policy);
 }

@@ -2,7 +2,9 @@
 //! and make the store hold them. Idempotent: applying the same file twice
 //! changes nothing the second time and leaves the registry version alone.
 
+use crate::registry::consumers::parse_block;
 use crate::registry::model::RegistryData;
+use lgsp_policies::PolicySet;
 use std::path::Path;
 
 /// Why a registry file cannot be applied.
@@ -15,6 +17,16 @@ pub enum ApplyFileError {
         path: String,
         /// The cause.
         source: std::io::Error,
+    },
+    /// The declaration parses but cannot be applied.
+    #[error("{path}: {what}: {problem}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The entity, e.g. `system motcua-xa-a`.
+        what: String,
+        /// What is wrong.
+        problem: String,
     },
     /// The file is not a valid registry declaration.
     #[error("{path} is not a valid registry file: {message}")]
@@ -38,10 +50,52 @@ pub fn read_registry_file(path: &Path) -> Result<RegistryData, ApplyFileError> {
     } else {
         toml::from_str(&text).map_err(|e| e.to_string())
     };
-    parsed.map_err(|message| ApplyFileError::Parse {
-        path: shown,
+    let data: RegistryData = parsed.map_err(|message| ApplyFileError::Parse {
+        path: shown.clone(),
         message,
-    })
+    })?;
+    validate(&data).map_err(|(what, problem)| ApplyFileError::Invalid {
+        path: shown,
+        what,
+        problem,
+    })?;
+    Ok(data)
+}
+
+/// Checks what serde cannot: allow-list entries, plans and the policy bundle.
+pub fn validate(data: &RegistryData) -> Result<(), (String, String)> {
+    for system in &data.systems {
+        if let Some(bad) = system.ip_allow.iter().find(|e| parse_block(e).is_none()) {
+            return Err((
+                format!("system {}", system.slug),
+                format!("ip_allow entry {bad:?} is not an address or CIDR block"),
+            ));
+        }
+    }
+    for sub in &data.subscriptions {
+        let what = || format!("subscription {}/{}", sub.system, sub.service);
+        if !(sub.plan.rate_per_second.is_finite() && sub.plan.rate_per_second > 0.0) {
+            return Err((
+                what(),
+                "plan.rate_per_second must be a positive number".into(),
+            ));
+        }
+        if sub
+            .purposes
+            .iter()
+            .any(|p| p.trim().is_empty() || p.len() > 64)
+        {
+            return Err((
+                what(),
+                "purposes must be non-empty codes of at most 64 characters".into(),
+            ));
+        }
+    }
+    if let Some(bundle) = &data.policy {
+        PolicySet::parse(&bundle.version, &bundle.cedar, &bundle.fields)
+            .map_err(|e| (format!("policy {}", bundle.version), e.to_string()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -92,6 +146,59 @@ operations = [{ method = "GET", path = "/citizens/{soDinhDanh}" }]
         let msg = read_registry_file(&path).expect_err("invalid").to_string();
         assert!(msg.contains("agency code must look like"), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn bad_allow_list_and_plan_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.toml");
+        std::fs::write(
+            &path,
+            "[[systems]]\nslug='s'\nagency='000.00.00.H29'\nname='x'\nip_allow=['10.0.0.0/40']\n",
+        )
+        .expect("write");
+        let msg = read_registry_file(&path).expect_err("invalid").to_string();
+        assert!(
+            msg.contains("system s") && msg.contains("10.0.0.0/40"),
+            "{msg}"
+        );
+        std::fs::write(
+            &path,
+            "[[subscriptions]]\nsystem='s'\nservice='p'\nplan={rate_per_second=0.0, burst=1}\n",
+        )
+        .expect("write");
+        let msg = read_registry_file(&path).expect_err("invalid").to_string();
+        assert!(msg.contains("rate_per_second"), "{msg}");
+    }
+
+    #[test]
+    fn credentials_parse_and_typos_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.toml");
+        let ok = "[[credentials]]\nid='a-oauth'\nsystem='a'\nkind='client_secret'\nclient_id='a'\nsecret_hash='$argon2id$x'\n\n\
+                  [[credentials]]\nid='a-cert'\nsystem='a'\nkind='certificate'\nfingerprint='ab'\nrevoked=true\n";
+        std::fs::write(&path, ok).expect("write");
+        let data = read_registry_file(&path).expect("valid");
+        assert_eq!(data.credentials.len(), 2);
+        assert!(data.credentials[1].revoked);
+        std::fs::write(&path, "[[credentials]]\nid='a-key'\nsystem='a'\nkind='api_key'\nkey_hash='ab'\nkey_hsah='x'\n").expect("write");
+        assert!(
+            read_registry_file(&path).is_err(),
+            "a misspelt key is refused"
+        );
+    }
+
+    #[test]
+    fn uncompilable_policy_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.toml");
+        std::fs::write(
+            &path,
+            "[policy]\nversion='v2'\ncedar='permit(principal, action, resource'\n",
+        )
+        .expect("write");
+        let msg = read_registry_file(&path).expect_err("invalid").to_string();
+        assert!(msg.contains("policy v2"), "{msg}");
     }
 
     #[test]

@@ -46,6 +46,109 @@ pub struct Config {
     pub registry: RegistryConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Consumer authentication: tokens and keys.
+    pub auth: AuthConfig,
+    /// TLS on the data listener (off when absent).
+    pub tls: Option<TlsConfig>,
+    /// Rate limits, quotas and priority classes.
+    pub rate_limits: RateLimitConfig,
+}
+
+/// How consumers authenticate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of issued access tokens, in seconds.
+    pub token_ttl_secs: u64,
+    /// The `iss` of issued tokens.
+    pub issuer: String,
+    /// Where the Ed25519 signing keys live; `<data_dir>/keys` when empty.
+    pub keys_dir: PathBuf,
+    /// Token requests allowed per source IP per minute (credential-stuffing guard).
+    pub token_requests_per_minute: u32,
+    /// Burst of token requests per source IP.
+    pub token_burst: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_ttl_secs: 300,
+            issuer: "lgsp".into(),
+            keys_dir: PathBuf::new(),
+            token_requests_per_minute: 30,
+            token_burst: 10,
+        }
+    }
+}
+
+/// TLS for the data listener; with `client_ca`, systems may authenticate by certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the gateway.
+    pub cert: PathBuf,
+    /// PEM private key of the gateway.
+    pub key: PathBuf,
+    /// PEM CA that issues consumer client certificates (mTLS), if any.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Where rate-limit state lives and what happens when it is unreachable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// `local` (per node, no Redis) or `redis` (exact across nodes).
+    pub mode: RateLimitMode,
+    /// Redis URL for `redis` mode.
+    pub redis_url: String,
+    /// When Redis is unreachable: `fail_closed` refuses, `local` falls back to per-node limits.
+    pub on_redis_failure: RedisFailurePolicy,
+    /// Bound on one Redis call, in milliseconds; past it Redis counts as unreachable.
+    pub redis_timeout_ms: u64,
+    /// In-flight upstream calls across all priority classes.
+    pub max_in_flight: usize,
+    /// Sustained calls per second allowed to a system on public services without a subscription.
+    pub public_rate_per_second: f64,
+    /// Burst for public services without a subscription.
+    pub public_burst: u32,
+}
+
+/// Where rate-limit counters live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitMode {
+    /// In this node's memory.
+    #[default]
+    Local,
+    /// In Redis, shared by every node.
+    Redis,
+}
+
+/// What to do when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisFailurePolicy {
+    /// Refuse calls until Redis is back.
+    #[default]
+    FailClosed,
+    /// Fall back to this node's own limits.
+    Local,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            mode: RateLimitMode::Local,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            on_redis_failure: RedisFailurePolicy::FailClosed,
+            redis_timeout_ms: 100,
+            max_in_flight: 1024,
+            public_rate_per_second: 20.0,
+            public_burst: 40,
+        }
+    }
 }
 
 /// Listener addresses; the data and admin planes never share one.
@@ -135,6 +238,9 @@ impl Default for Config {
             upstream: UpstreamConfig::default(),
             registry: RegistryConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            tls: None,
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -190,8 +296,17 @@ impl Default for RegistryConfig {
 
 /// Top-level keys that `LGSP_*` variables may set; other `LGSP_*` variables
 /// (test switches, for instance) are not configuration.
-const ENV_SECTIONS: [&str; 7] = [
-    "data_dir", "listen", "store", "limits", "upstream", "registry", "log",
+const ENV_SECTIONS: [&str; 10] = [
+    "data_dir",
+    "listen",
+    "store",
+    "limits",
+    "upstream",
+    "registry",
+    "log",
+    "auth",
+    "tls",
+    "rate_limits",
 ];
 
 impl Config {
@@ -265,6 +380,59 @@ impl Config {
                 return invalid(key, "must be greater than 0".into());
             }
         }
+        if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > 86_400 {
+            return invalid(
+                "auth.token_ttl_secs",
+                format!(
+                    "must be between 1 and 86400, got {}",
+                    self.auth.token_ttl_secs
+                ),
+            );
+        }
+        if self.auth.token_requests_per_minute == 0 {
+            return invalid(
+                "auth.token_requests_per_minute",
+                "must be at least 1".into(),
+            );
+        }
+        let rl = &self.rate_limits;
+        if rl.mode == RateLimitMode::Redis
+            && !(rl.redis_url.starts_with("redis://") || rl.redis_url.starts_with("rediss://"))
+        {
+            return invalid(
+                "rate_limits.redis_url",
+                format!(
+                    "must start with redis:// in redis mode, got {:?}",
+                    redact_url(&rl.redis_url)
+                ),
+            );
+        }
+        if rl.redis_timeout_ms == 0 || rl.redis_timeout_ms > 10_000 {
+            return invalid(
+                "rate_limits.redis_timeout_ms",
+                format!("must be between 1 and 10000, got {}", rl.redis_timeout_ms),
+            );
+        }
+        if rl.max_in_flight == 0 {
+            return invalid("rate_limits.max_in_flight", "must be at least 1".into());
+        }
+        if !(rl.public_rate_per_second.is_finite() && rl.public_rate_per_second > 0.0) {
+            return invalid(
+                "rate_limits.public_rate_per_second",
+                "must be a positive number".into(),
+            );
+        }
+        if let Some(tls) = &self.tls {
+            for (key, path) in [
+                ("tls.cert", Some(&tls.cert)),
+                ("tls.key", Some(&tls.key)),
+                ("tls.client_ca", tls.client_ca.as_ref()),
+            ] {
+                if let Some(path) = path.filter(|p| !p.exists()) {
+                    return invalid(key, format!("file {} does not exist", path.display()));
+                }
+            }
+        }
         if self.upstream.breaker_failures == 0 {
             return invalid("upstream.breaker_failures", "must be at least 1".into());
         }
@@ -283,6 +451,15 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("lgsp.db").display())
         } else {
             self.store.url.clone()
+        }
+    }
+
+    /// Where the token-signing keys live.
+    pub fn keys_dir(&self) -> PathBuf {
+        if self.auth.keys_dir.as_os_str().is_empty() {
+            self.data_dir.join("keys")
+        } else {
+            self.auth.keys_dir.clone()
         }
     }
 

@@ -2,13 +2,18 @@
 //! province with three communes and one commune system, the national services
 //! registered behind the simulators, a manifest for scripts, and a curl tour.
 
+use crate::access::AccessError;
+use crate::access::secrets::{generate_api_key, generate_secret, hash_api_key, hash_secret};
 use crate::registry::model::{
     Agency, Operation, Priority, RegistryData, Service, ServiceState, System, UpstreamSettings,
 };
+use crate::registry::model::{Credential, CredentialKind, Plan, Subscription, SubscriptionState};
 use lgsp_contracts::{AgencyCode, Slug};
 use lgsp_policies::{DataClass, SecurityLevel};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::path::Path;
 
 /// The demo province's agency code.
 pub const PROVINCE: &str = "000.00.00.H29";
@@ -81,7 +86,7 @@ const NATIONAL_SERVICES: [NationalService; 4] = [
 ];
 
 /// The demo registry, with the national services behind the simulators at `mock`.
-pub fn registry(mock: SocketAddr) -> RegistryData {
+pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
     let agencies = [
         agency(PROVINCE, "UBND tỉnh (tỉnh mẫu H29)", None),
         agency("000.01.00.H29", "UBND xã Mỹ Hiệp", Some(PROVINCE)),
@@ -92,20 +97,13 @@ pub fn registry(mock: SocketAddr) -> RegistryData {
         agency("000.00.00.G09", "Bộ Tài chính", None),
         agency("000.00.00.G22", "Bảo hiểm xã hội Việt Nam", None),
     ];
-    let systems = [(
-        "motcua-xa-my-hiep",
-        "000.01.00.H29",
-        "Phần mềm một cửa xã Mỹ Hiệp",
-        3,
-    )]
-    .into_iter()
-    .filter_map(|(slug, agency, name, level)| {
+    let systems = DEMO_SYSTEMS.iter().filter_map(|d| {
         Some(System {
-            slug: Slug::parse(slug).ok()?,
-            agency: AgencyCode::parse(agency).ok()?,
-            name: name.into(),
-            security_level: SecurityLevel::new(level).ok()?,
-            ip_allow: Vec::new(),
+            slug: Slug::parse(d.slug).ok()?,
+            agency: AgencyCode::parse(d.agency).ok()?,
+            name: d.name.into(),
+            security_level: SecurityLevel::new(d.level).ok()?,
+            ip_allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
         })
     });
     let services = NATIONAL_SERVICES.iter().filter_map(|s| {
@@ -133,12 +131,156 @@ pub fn registry(mock: SocketAddr) -> RegistryData {
             priority: Priority::Essential,
         })
     });
+    let credentials = DEMO_SYSTEMS
+        .iter()
+        .zip(&secrets.systems)
+        .flat_map(|(d, s)| {
+            let system = Slug::parse(d.slug).ok();
+            [
+                (
+                    format!("{}-oauth", d.slug),
+                    CredentialKind::ClientSecret {
+                        client_id: s.client_id.clone(),
+                        secret_hash: s.secret_hash.clone(),
+                    },
+                ),
+                (
+                    format!("{}-key", d.slug),
+                    CredentialKind::ApiKey {
+                        key_hash: hash_api_key(&s.api_key),
+                    },
+                ),
+            ]
+            .into_iter()
+            .filter_map(move |(id, kind)| {
+                Some(Credential {
+                    id: Slug::parse(&id).ok()?,
+                    system: system.clone()?,
+                    kind,
+                    revoked: false,
+                })
+            })
+        });
+    let subscriptions = DEMO_SYSTEMS.iter().flat_map(|d| {
+        d.subscriptions.iter().filter_map(move |service| {
+            Some(Subscription {
+                system: Slug::parse(d.slug).ok()?,
+                service: Slug::parse(service).ok()?,
+                state: SubscriptionState::Approved,
+                plan: Plan {
+                    rate_per_second: 20.0,
+                    burst: 40,
+                    daily_quota: Some(10_000),
+                },
+                purposes: d.purposes.iter().map(|p| p.to_string()).collect(),
+            })
+        })
+    });
     RegistryData {
         agencies: agencies.into_iter().flatten().collect(),
         systems: systems.collect(),
         services: services.collect(),
-        ..RegistryData::default()
+        credentials: credentials.collect(),
+        subscriptions: subscriptions.collect(),
+        policy: None,
     }
+}
+
+/// A demo consumer system and what it is granted.
+struct DemoSystem {
+    slug: &'static str,
+    agency: &'static str,
+    name: &'static str,
+    level: u8,
+    subscriptions: &'static [&'static str],
+    purposes: &'static [&'static str],
+}
+
+/// The commune system with every subscription, and a second one without the
+/// population subscription (and at level 2) so refusals can be seen.
+const DEMO_SYSTEMS: [DemoSystem; 2] = [
+    DemoSystem {
+        slug: "motcua-xa-my-hiep",
+        agency: "000.01.00.H29",
+        name: "Phần mềm một cửa xã Mỹ Hiệp",
+        level: 3,
+        subscriptions: &[
+            "population",
+            "civil-status",
+            "social-insurance",
+            "enterprise",
+        ],
+        purposes: &["1.001612", "1.000894"],
+    },
+    DemoSystem {
+        slug: "motcua-xa-tan-phu-dong",
+        agency: "000.02.00.H29",
+        name: "Phần mềm một cửa xã Tân Phú Đông",
+        level: 2,
+        subscriptions: &["civil-status", "enterprise"],
+        purposes: &["1.001612"],
+    },
+];
+
+/// The demo systems' secrets, kept in `<data-dir>/demo-secrets.json` (mode
+/// 0600) so that re-running the demo keeps the same credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoSecrets {
+    /// One entry per demo system, in `DEMO_SYSTEMS` order.
+    pub systems: Vec<SystemSecrets>,
+}
+
+/// One demo system's credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SystemSecrets {
+    /// OAuth2 client id.
+    pub client_id: String,
+    /// OAuth2 client secret, in clear (demo only).
+    pub client_secret: String,
+    /// argon2id hash of the secret.
+    pub secret_hash: String,
+    /// API key, in clear (demo only).
+    pub api_key: String,
+}
+
+impl DemoSecrets {
+    /// Reads the demo secrets, or makes and saves new ones.
+    pub fn load_or_create(data_dir: &Path) -> Result<DemoSecrets, AccessError> {
+        let path = data_dir.join("demo-secrets.json");
+        if let Some(existing) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<DemoSecrets>(&b).ok())
+            .filter(|s| s.systems.len() == DEMO_SYSTEMS.len())
+        {
+            return Ok(existing);
+        }
+        let systems = DEMO_SYSTEMS
+            .iter()
+            .map(|d| {
+                let client_secret = generate_secret();
+                Ok(SystemSecrets {
+                    client_id: d.slug.to_string(),
+                    secret_hash: hash_secret(&client_secret)?,
+                    client_secret,
+                    api_key: generate_api_key(),
+                })
+            })
+            .collect::<Result<Vec<_>, AccessError>>()?;
+        let secrets = DemoSecrets { systems };
+        let bytes = serde_json::to_vec_pretty(&secrets)
+            .map_err(|e| AccessError::Io(std::io::Error::other(e)))?;
+        write_private(&path, &bytes).map_err(AccessError::Io)?;
+        Ok(secrets)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 /// The machine-readable manifest written to `<data-dir>/demo.json`.
@@ -148,7 +290,24 @@ pub fn manifest(
     mock: SocketAddr,
     personal_ids: &[String],
     enterprise_codes: &[String],
+    secrets: &DemoSecrets,
 ) -> Value {
+    let systems: Vec<Value> = DEMO_SYSTEMS
+        .iter()
+        .zip(&secrets.systems)
+        .map(|(d, s)| {
+            json!({
+                "name": d.slug,
+                "display_name": d.name,
+                "client_id": s.client_id,
+                "client_secret": s.client_secret,
+                "api_key": s.api_key,
+                "purposes": d.purposes,
+                "subscriptions": d.subscriptions,
+                "security_level": d.level,
+            })
+        })
+        .collect();
     json!({
         "data_url": format!("http://{data}"),
         "admin_url": format!("http://{admin}"),
@@ -162,36 +321,68 @@ pub fn manifest(
         },
         "sample_personal_ids": personal_ids,
         "sample_enterprise_codes": enterprise_codes,
+        "token_url": format!("http://{data}/oauth2/token"),
+        "systems": systems,
     })
 }
 
 /// The curl tour printed when the demo is up.
-pub fn tour(data: SocketAddr, admin: SocketAddr, personal_id: &str, enterprise: &str) -> String {
+pub fn tour(
+    data: SocketAddr,
+    admin: SocketAddr,
+    personal_id: &str,
+    enterprise: &str,
+    secrets: &DemoSecrets,
+) -> String {
+    let (first, second) = match secrets.systems.as_slice() {
+        [a, b, ..] => (a, b),
+        _ => return String::from("demo secrets are missing"),
+    };
     format!(
         r#"
 LGSP demo is running. Data plane: http://{data}   Admin plane: http://{admin}
+Manifest with every URL, sample ID and credential: see demo.json in the data directory.
 
-# A citizen from the national population database (simulated), through the gateway:
-curl -s http://{data}/api/population/v1/citizens/{personal_id}
+# 1. The commune system of xã Mỹ Hiệp obtains a token (OAuth2 client credentials):
+TOKEN=$(curl -s http://{data}/oauth2/token -d grant_type=client_credentials \
+  -d client_id={cid} -d client_secret={csecret} | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
-# Civil status: the request and the answer carry an XML message inside a JSON field:
-curl -s -X POST http://{data}/api/civil-status/v1/records -H 'content-type: application/json' \
+# 2. A citizen from the national population database (simulated), for a birth
+#    registration (procedure 1.001612), asked by a named officer:
+curl -s http://{data}/api/population/v1/citizens/{personal_id} -H "Authorization: Bearer $TOKEN" \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tuphap.myhiep' -H 'X-LGSP-Dossier: H29.01-2026-000123' -i
+
+# 3. Civil status: request and answer carry an XML message inside a JSON field:
+curl -s -X POST http://{data}/api/civil-status/v1/records -H "Authorization: Bearer $TOKEN" \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tuphap.myhiep' -H 'content-type: application/json' \
   -d '{{"loaiBanGhi":"khaiSinh","duLieu":"<?xml version=\"1.0\" encoding=\"UTF-8\"?><YeuCauTraCuu><soDinhDanh>{personal_id}</soDinhDanh></YeuCauTraCuu>"}}'
 
-# Business registration and the social-insurance household:
-curl -s http://{data}/api/enterprise/v1/enterprises/{enterprise}
-curl -s http://{data}/api/social-insurance/v1/households/{personal_id}
+# 4. Business registration (public data) and a social-insurance household, with the API key:
+curl -s http://{data}/api/enterprise/v1/enterprises/{enterprise} -H 'X-API-Key: {ckey}'
+curl -s http://{data}/api/social-insurance/v1/households/{personal_id} -H 'X-API-Key: {ckey}' \
+  -H 'X-LGSP-Purpose: 1.000894' -H 'X-LGSP-User: canbo.tuphap.myhiep'
 
-# Refusals are RFC 9457 problems with a stable code:
-curl -s http://{data}/api/population/v1/citizens/12345        # INVALID_REQUEST, no upstream call
-curl -s http://{data}/api/land/v1/parcels/1                   # SERVICE_NOT_FOUND
+# Refusals, each an RFC 9457 problem with a stable code:
+curl -s http://{data}/api/population/v1/citizens/{personal_id}                                  # 401 AUTHEN_ERROR
+curl -s http://{data}/api/population/v1/citizens/{personal_id} -H "Authorization: Bearer $TOKEN" # 400 PURPOSE_REQUIRED
+curl -s http://{data}/api/population/v1/citizens/{personal_id} -H "Authorization: Bearer $TOKEN" \
+  -H 'X-LGSP-Purpose: 2.000986' -H 'X-LGSP-User: canbo.tuphap.myhiep'                          # 403 PURPOSE_NOT_ALLOWED
+curl -s http://{data}/api/population/v1/citizens/{personal_id} -H 'X-API-Key: {skey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tanphudong'                              # 403 SUBSCRIPTION_REQUIRED (xã Tân Phú Đông)
+curl -s http://{data}/api/population/v1/citizens/12345 -H "Authorization: Bearer $TOKEN"        # 400 INVALID_REQUEST
+curl -s http://{data}/api/land/v1/parcels/1                                                      # 404 SERVICE_NOT_FOUND
 
-# Health and what the node routes on:
+# Health, the token keys, and what the node routes on:
 curl -s http://{data}/readyz
+curl -s http://{data}/.well-known/jwks.json
 curl -s http://{admin}/admin/v1/registry
 
 Press Ctrl-C to stop.
-"#
+"#,
+        cid = first.client_id,
+        csecret = first.client_secret,
+        ckey = first.api_key,
+        skey = second.api_key,
     )
 }
 
@@ -201,9 +392,27 @@ mod tests {
 
     #[test]
     fn demo_registry_is_complete() {
-        let r = registry("127.0.0.1:9".parse().expect("addr"));
+        let secrets = DemoSecrets {
+            systems: (0..2)
+                .map(|i| SystemSecrets {
+                    client_id: format!("c{i}"),
+                    client_secret: "s".into(),
+                    secret_hash: "h".into(),
+                    api_key: format!("k{i}"),
+                })
+                .collect(),
+        };
+        let r = registry("127.0.0.1:9".parse().expect("addr"), &secrets);
         assert_eq!(r.agencies.len(), 8, "every demo agency code is valid");
-        assert_eq!(r.systems.len(), 1);
+        assert_eq!(r.systems.len(), 2);
+        assert_eq!(r.credentials.len(), 4);
+        assert_eq!(r.subscriptions.len(), 6);
+        assert!(
+            !r.subscriptions
+                .iter()
+                .any(|s| s.system.as_str() == "motcua-xa-tan-phu-dong"
+                    && s.service.as_str() == "population")
+        );
         assert_eq!(r.services.len(), 4);
         let communes = r
             .agencies

@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod limits;
+pub mod oauth;
 pub mod pipeline;
 pub mod problem;
 pub mod registry;

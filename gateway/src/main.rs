@@ -6,6 +6,8 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lgsp_adapters::simulators::{Simulator, SimulatorOptions};
+use lgsp_gateway::access::keys::SigningKeys;
+use lgsp_gateway::access::secrets;
 use lgsp_gateway::config::{Config, LogFormat};
 use lgsp_gateway::server::Node;
 use lgsp_gateway::store::{Store, StoreOptions};
@@ -44,6 +46,23 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Manage the token-signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        /// Configuration file naming the data directory or keys directory.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// Data directory (keys live in `<data-dir>/keys` unless configured).
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Make credentials for a system: prints the secret once and the hash to put in a registry file.
+    Credential {
+        /// `client-secret` or `api-key`.
+        #[arg(value_enum)]
+        kind: CredentialKindArg,
+    },
     /// Run the simulators of the national services.
     Mock {
         /// Address to listen on.
@@ -73,6 +92,20 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Add a new signing key; it signs new tokens, older keys still verify theirs.
+    Rotate,
+    /// Print the JWKS of the current keys.
+    Show,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CredentialKindArg {
+    ClientSecret,
+    ApiKey,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run(Cli::parse()).await {
@@ -87,6 +120,12 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { config } => serve(config).await,
+        Command::Keys {
+            action,
+            config,
+            data_dir,
+        } => keys(action, config, data_dir),
+        Command::Credential { kind } => credential(kind),
         Command::Apply {
             file,
             config,
@@ -142,6 +181,46 @@ async fn apply_file(
     Ok(())
 }
 
+fn keys(action: KeysAction, config_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
+    let mut config = Config::load(config_file.as_deref())?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    let dir = config.keys_dir();
+    match action {
+        KeysAction::Rotate => {
+            let kid = SigningKeys::rotate(&dir)?;
+            println!(
+                "{}",
+                serde_json::json!({ "event": "key_rotated", "kid": kid, "dir": dir })
+            );
+            eprintln!(
+                "Running nodes sign with the new key after a restart; tokens signed by older keys stay valid until they expire or their key file is removed."
+            );
+        }
+        KeysAction::Show => println!(
+            "{}",
+            serde_json::to_string_pretty(&SigningKeys::load_or_create(&dir)?.jwks())?
+        ),
+    }
+    Ok(())
+}
+
+fn credential(kind: CredentialKindArg) -> Result<()> {
+    let out = match kind {
+        CredentialKindArg::ClientSecret => {
+            let secret = secrets::generate_secret();
+            serde_json::json!({ "client_secret": secret, "secret_hash": secrets::hash_secret(&secret)? })
+        }
+        CredentialKindArg::ApiKey => {
+            let key = secrets::generate_api_key();
+            serde_json::json!({ "api_key": key, "key_hash": secrets::hash_api_key(&key) })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
 async fn mock(listen: SocketAddr, seed: u64, citizens: usize) -> Result<()> {
     telemetry::init_logging(LogFormat::Text);
     let simulator = Simulator::new(SimulatorOptions {
@@ -191,8 +270,9 @@ async fn run_demo(
         let _ = mock_stopped.await;
     }));
 
+    let secrets = demo::DemoSecrets::load_or_create(&data_dir)?;
     let store = Store::open(&config.store_url(), &StoreOptions { max_connections: 2 }).await?;
-    store.apply(&demo::registry(mock)).await?;
+    store.apply(&demo::registry(mock, &secrets)).await?;
     store.close().await;
 
     let node = Node::start(config).await?;
@@ -202,6 +282,7 @@ async fn run_demo(
         mock,
         &personal_ids,
         &enterprise_codes,
+        &secrets,
     );
     let manifest_path = data_dir.join("demo.json");
     // Written last, once everything answers, so scripts can wait for the file.
@@ -217,7 +298,13 @@ async fn run_demo(
         .unwrap_or("0312345678");
     println!(
         "{}",
-        demo::tour(node.data_addr, node.admin_addr, first_id, first_enterprise)
+        demo::tour(
+            node.data_addr,
+            node.admin_addr,
+            first_id,
+            first_enterprise,
+            &secrets
+        )
     );
 
     shutdown_signal().await;

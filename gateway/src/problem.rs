@@ -31,6 +31,39 @@ pub enum GatewayError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The caller could not be authenticated; the reason is logged, never shown,
+    /// so that a caller cannot learn which client ids or keys exist.
+    #[error("authentication failed: {0}")]
+    Unauthenticated(String),
+    /// The caller's address is outside its system's allow-list.
+    #[error("calls from this address are not allowed for this system")]
+    IpDisallowed,
+    /// The policy engine refused the call.
+    #[error("{detail}")]
+    Denied {
+        /// The code of the determining policy.
+        code: ErrorCode,
+        /// Why, safe to show.
+        detail: String,
+    },
+    /// Over the rate of the subscription's plan, or the priority class is full.
+    #[error("over the allowed rate; retry after {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// When a retry may pass.
+        retry_after: Duration,
+    },
+    /// Over the daily quota.
+    #[error("daily quota exhausted; it resets in {} s", retry_after.as_secs().max(1))]
+    QuotaExceeded {
+        /// Until the quota resets.
+        retry_after: Duration,
+    },
+    /// The shared rate-limit state is unreachable and the policy is to fail closed.
+    #[error("rate-limit state is unavailable; calls are refused until it is back")]
+    LimiterUnavailable,
+    /// The upstream answered outside its contract; the detail is logged only.
+    #[error("upstream answer outside its contract: {0}")]
+    ContractViolation(String),
     /// The upstream call failed.
     #[error(transparent)]
     Upstream(#[from] AdapterError),
@@ -51,6 +84,14 @@ impl GatewayError {
             GatewayError::ServiceBlocked(_) => ErrorCode::UpstreamUnavailable,
             GatewayError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             GatewayError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            GatewayError::Unauthenticated(_) => ErrorCode::AuthenError,
+            GatewayError::IpDisallowed => ErrorCode::IpDisallowed,
+            GatewayError::Denied { code, .. } => *code,
+            GatewayError::RateLimited { .. } | GatewayError::LimiterUnavailable => {
+                ErrorCode::RateLimited
+            }
+            GatewayError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            GatewayError::ContractViolation(_) => ErrorCode::ContractViolation,
             GatewayError::Upstream(e) => match e {
                 AdapterError::Timeout(_) => ErrorCode::UpstreamTimeout,
                 AdapterError::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
@@ -94,6 +135,10 @@ impl GatewayError {
             GatewayError::Internal(_) => {
                 "the gateway failed to handle the request; it has been logged".into()
             }
+            GatewayError::Unauthenticated(_) => {
+                "missing, invalid or expired credentials; obtain a token at /oauth2/token or send a valid X-API-Key".into()
+            }
+            GatewayError::ContractViolation(_) => "the upstream's answer did not match its contract".into(),
             other => other.to_string(),
         }
     }
@@ -144,10 +189,26 @@ pub fn problem_response(error: &GatewayError, request_id: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if code == ErrorCode::UpstreamUnavailable {
+    let retry_after = match error {
+        GatewayError::RateLimited { retry_after } | GatewayError::QuotaExceeded { retry_after } => {
+            Some(*retry_after)
+        }
+        GatewayError::LimiterUnavailable => Some(Duration::from_secs(1)),
+        _ if code == ErrorCode::UpstreamUnavailable => Some(Duration::from_secs(5)),
+        _ => None,
+    };
+    if let Some(after) = retry_after {
+        // Whole seconds, rounded up, never 0: a client must not retry at once.
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    if code == ErrorCode::AuthenError {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"lgsp\""),
+        );
     }
     response
 }
@@ -186,6 +247,40 @@ mod tests {
                 .as_str()
                 .is_some_and(|t| t.ends_with("service-not-found"))
         );
+    }
+
+    #[tokio::test]
+    async fn authentication_failures_do_not_say_why() {
+        let response = problem_response(
+            &GatewayError::Unauthenticated("unknown client id motcua-x".into()),
+            "r",
+        );
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        let (status, body) = body_of(GatewayError::Unauthenticated(
+            "unknown client id motcua-x".into(),
+        ))
+        .await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("AUTHEN_ERROR")));
+        assert!(!body.to_string().contains("motcua-x"));
+    }
+
+    #[tokio::test]
+    async fn rate_refusals_carry_retry_after_rounded_up() {
+        let response = problem_response(
+            &GatewayError::RateLimited {
+                retry_after: Duration::from_millis(1200),
+            },
+            "r",
+        );
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = problem_response(
+            &GatewayError::QuotaExceeded {
+                retry_after: Duration::from_secs(3600),
+            },
+            "r",
+        );
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3600");
     }
 
     #[tokio::test]

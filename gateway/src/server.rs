@@ -5,11 +5,20 @@
 //! `limits.shutdown_grace_ms`, then closes the store so its last writes are
 //! flushed.
 
-use crate::config::{Config, redact_url};
-use crate::health;
+use crate::access::AccessError;
+use crate::access::keys::SigningKeys;
+use crate::access::tls::{TlsSettings, serve_tls, server_config};
+use crate::access::tokens::{TokenIssuer, TokenVerifier};
+use crate::config::{Config, RateLimitMode, RedisFailurePolicy, redact_url};
+use crate::limits::{
+    LimitError, LimitMode, LimiterOptions, PriorityGate, RateLimiter, RedisFailure,
+    TokenEndpointGuard,
+};
 use crate::pipeline::{Pipeline, accept::AcceptLimits};
-use crate::registry::{reload, snapshot::SnapshotHandle};
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::registry::model::Plan;
+use crate::registry::{reload, reload::ReloadError, snapshot::SnapshotHandle};
+use crate::store::{Store, StoreOptions};
+use crate::{health, oauth};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -32,8 +41,14 @@ pub enum StartError {
         /// The store URL, password hidden.
         url: String,
         /// The cause.
-        source: StoreError,
+        source: ReloadError,
     },
+    /// Signing keys or TLS material could not be loaded.
+    #[error("{0}")]
+    Access(#[from] AccessError),
+    /// The rate limiter could not be set up.
+    #[error("rate limits: {0}")]
+    Limits(#[from] LimitError),
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
@@ -55,6 +70,12 @@ pub struct NodeState {
     pub store: Store,
     /// The current snapshot.
     pub snapshot: SnapshotHandle,
+    /// The token-signing keys (for JWKS).
+    pub keys: Arc<SigningKeys>,
+    /// Issues tokens at `/oauth2/token`.
+    pub issuer: Arc<TokenIssuer>,
+    /// Per-source-IP guard of the token endpoint.
+    pub token_guard: Arc<TokenEndpointGuard>,
 }
 
 /// A started gateway node.
@@ -79,7 +100,7 @@ impl Node {
             // The embedded store lives in the data directory; create it on first run.
             let _ = std::fs::create_dir_all(&config.data_dir);
         }
-        let store_error = |source| StartError::Store {
+        let store_error = |source: ReloadError| StartError::Store {
             url: redact_url(&url),
             source,
         };
@@ -90,9 +111,36 @@ impl Node {
             },
         )
         .await
-        .map_err(store_error)?;
+        .map_err(|e| store_error(e.into()))?;
         let snapshot =
             SnapshotHandle::new(reload::load(&store, &config).await.map_err(store_error)?);
+
+        let keys = Arc::new(SigningKeys::load_or_create(&config.keys_dir())?);
+        let ttl = Duration::from_secs(config.auth.token_ttl_secs);
+        let issuer = Arc::new(TokenIssuer::new(
+            keys.clone(),
+            config.auth.issuer.clone(),
+            ttl,
+        ));
+        let verifier = Arc::new(TokenVerifier::new(keys.clone(), config.auth.issuer.clone()));
+        let limit_mode = match config.rate_limits.mode {
+            RateLimitMode::Local => LimitMode::Local,
+            RateLimitMode::Redis => LimitMode::Redis {
+                url: config.rate_limits.redis_url.clone(),
+                on_failure: match config.rate_limits.on_redis_failure {
+                    RedisFailurePolicy::FailClosed => RedisFailure::FailClosed,
+                    RedisFailurePolicy::Local => RedisFailure::Local,
+                },
+            },
+        };
+        let limiter = RateLimiter::with_options(
+            limit_mode,
+            LimiterOptions {
+                redis_call_timeout: Duration::from_millis(config.rate_limits.redis_timeout_ms),
+                ..LimiterOptions::default()
+            },
+        )
+        .await?;
 
         let pipeline = Arc::new(Pipeline {
             snapshot: snapshot.clone(),
@@ -104,11 +152,38 @@ impl Node {
                 max_request_bytes: config.limits.max_request_bytes,
             },
             deadline: Duration::from_millis(config.limits.request_timeout_ms),
+            verifier,
+            limiter,
+            priority: PriorityGate::new(config.rate_limits.max_in_flight),
+            scheme: if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            public_plan: Plan {
+                rate_per_second: config.rate_limits.public_rate_per_second,
+                burst: config.rate_limits.public_burst,
+                daily_quota: None,
+            },
         });
         let state = NodeState {
             pipeline,
             store: store.clone(),
             snapshot: snapshot.clone(),
+            keys,
+            issuer,
+            token_guard: Arc::new(TokenEndpointGuard::new(
+                config.auth.token_requests_per_minute,
+                config.auth.token_burst,
+            )),
+        };
+        let tls = match &config.tls {
+            Some(t) => Some(server_config(&TlsSettings {
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+                client_ca: t.client_ca.clone(),
+            })?),
+            None => None,
         };
 
         let bind = |addr, key| async move {
@@ -134,8 +209,17 @@ impl Node {
             })?;
 
         let (stop, stopped) = watch::channel(false);
+        let data_server = match tls {
+            Some(tls) => tokio::spawn(serve_tls(
+                data_listener,
+                tls,
+                data_plane(state.clone()),
+                stopped.clone(),
+            )),
+            None => serve(data_listener, data_plane(state.clone()), stopped.clone()),
+        };
         let servers = vec![
-            serve(data_listener, data_plane(state.clone()), stopped.clone()),
+            data_server,
             serve(admin_listener, admin_plane(state.clone()), stopped.clone()),
         ];
         let follower = tokio::spawn(reload::follow(
@@ -191,11 +275,13 @@ fn serve(
     })
 }
 
-/// The data plane: health, and everything else through the pipeline.
+/// The data plane: health, tokens, and everything else through the pipeline.
 fn data_plane(state: NodeState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
+        .route("/oauth2/token", axum::routing::post(oauth::token))
+        .route("/.well-known/jwks.json", axum::routing::get(oauth::jwks))
         .fallback(exchange)
         .with_state(state)
 }

@@ -31,6 +31,10 @@ pub struct ExchangeFinished<'a> {
     pub trace_id: &'a str,
     /// `slug/version`, when routing succeeded.
     pub route: Option<&'a str>,
+    /// The consumer system, once authenticated.
+    pub system: Option<&'a str>,
+    /// The stated purpose code.
+    pub purpose: Option<&'a str>,
     /// HTTP status sent.
     pub status: u16,
     /// The problem code, for refusals and failures.
@@ -51,6 +55,8 @@ impl ExchangeFinished<'_> {
                 request_id = self.request_id,
                 trace_id = self.trace_id,
                 route = self.route.unwrap_or("-"),
+                system = self.system.unwrap_or("-"),
+                purpose = self.purpose.unwrap_or("-"),
                 status = self.status,
                 code = code.as_str(),
                 error = %error,
@@ -61,6 +67,8 @@ impl ExchangeFinished<'_> {
                 request_id = self.request_id,
                 trace_id = self.trace_id,
                 route = self.route.unwrap_or("-"),
+                system = self.system.unwrap_or("-"),
+                purpose = self.purpose.unwrap_or("-"),
                 status = self.status,
                 elapsed_ms,
             ),
@@ -88,5 +96,33 @@ impl SnapshotReloaded {
             routes = self.routes,
             took_ms = self.took.as_secs_f64() * 1000.0
         );
+    }
+}
+
+/// A token request at `/oauth2/token` finished.
+#[derive(Debug)]
+pub struct TokenRequestFinished<'a, T> {
+    /// The request id.
+    pub request_id: &'a str,
+    /// The system the token was issued to, or why it was refused.
+    pub outcome: &'a Result<(String, T), GatewayError>,
+}
+
+impl<T> TokenRequestFinished<'_, T> {
+    /// Logs the event; the refusal's inner reason is for operators, the client never sees it.
+    pub fn emit(&self) {
+        match self.outcome {
+            Ok((system, _)) => tracing::info!(
+                event = "token_issued",
+                request_id = self.request_id,
+                system = system.as_str()
+            ),
+            Err(error) => tracing::warn!(
+                event = "token_refused",
+                request_id = self.request_id,
+                code = error.code().as_str(),
+                error = %error,
+            ),
+        }
     }
 }

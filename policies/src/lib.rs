@@ -1,8 +1,28 @@
-//! The access-policy vocabulary of the LGSP: data classes and security levels
-//! that services declare. The decision engine that enforces them arrives with
-//! the access-control issue; today these are carried in the registry only.
+//! The access-policy engine of the LGSP: who may call which service, for
+//! which purpose, and which fields of the answer each purpose may see.
+//!
+//! A [`PolicySet`] is a versioned bundle: Cedar policies (the data classes,
+//! security levels and purpose binding of `default/policy.cedar`) and field
+//! rules (`default/fields.toml`). A [`PolicyEngine`] decides an
+//! [`AccessRequest`] with it, without I/O, and caches the [`Decision`]. The
+//! model, the precedence of denials and the bundle format are in `README.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+mod bundle;
+mod engine;
+mod fields;
+mod text;
+
+#[cfg(test)]
+mod decision_tests;
+
+pub use bundle::{
+    BUILTIN_VERSION, DEFAULT_DENY_ID, ENGINE_ERROR_ID, MAX_CEDAR_BYTES, MAX_FIELDS_BYTES,
+    PolicyError, PolicySet,
+};
+pub use engine::{AccessRequest, Decision, PolicyEngine, SubscriptionView};
+pub use fields::FieldFilter;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +37,17 @@ pub enum DataClass {
     Confidential,
     /// Never shared.
     Secret,
+}
+
+impl DataClass {
+    /// The class as policies see it: `public`, `confidential` or `secret`, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataClass::Public => "public",
+            DataClass::Confidential => "confidential",
+            DataClass::Secret => "secret",
+        }
+    }
 }
 
 /// A certified information-security level (cấp độ an toàn hệ thống thông tin), 1 to 5.
@@ -77,5 +108,19 @@ mod tests {
         assert!(SecurityLevel::new(6).is_err());
         assert_eq!(SecurityLevel::new(3).map(SecurityLevel::get).ok(), Some(3));
         assert!(SecurityLevel::new(3).ok() > SecurityLevel::new(2).ok());
+    }
+
+    #[test]
+    fn data_class_names_match_their_serde_form() {
+        for class in [
+            DataClass::Public,
+            DataClass::Confidential,
+            DataClass::Secret,
+        ] {
+            assert_eq!(
+                serde_json::to_value(class).ok(),
+                Some(serde_json::Value::from(class.as_str()))
+            );
+        }
     }
 }

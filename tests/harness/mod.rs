@@ -39,8 +39,41 @@ fn addr(v: &Value, key: &str) -> SocketAddr {
         .unwrap_or_else(|| panic!("no address {key} in {v}"))
 }
 
-/// A plain HTTP client for tests.
+/// The API key of `sys-a`, the fully subscribed test system of [`base_registry`].
+pub const SYS_A_KEY: &str = "lgsp_test_key_for_sys_a_0123456789abcdef";
+/// The API key of `sys-b`, subscribed to nothing personal.
+pub const SYS_B_KEY: &str = "lgsp_test_key_for_sys_b_0123456789abcdef";
+/// The API key of `sys-c`: level 2, approved for population, calls only from 10.0.0.0/8.
+pub const SYS_C_KEY: &str = "lgsp_test_key_for_sys_c_0123456789abcdef";
+/// OAuth2 client of `sys-a`.
+pub const SYS_A_CLIENT: (&str, &str) = ("sys-a", "sys-a-secret-for-tests");
+/// A purpose `sys-a` may use for the population service.
+pub const PURPOSE: &str = "1.001612";
+
+/// An HTTP client that calls as `sys-a` (API key) for purpose [`PURPOSE`], by a named officer.
 pub fn http() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_static(SYS_A_KEY),
+    );
+    headers.insert(
+        "x-lgsp-purpose",
+        reqwest::header::HeaderValue::from_static(PURPOSE),
+    );
+    headers.insert(
+        "x-lgsp-user",
+        reqwest::header::HeaderValue::from_static("canbo.test"),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// An HTTP client with no credentials and no purpose.
+pub fn anonymous() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -136,13 +169,87 @@ pub struct GatewayBuilder {
     dir: tempfile::TempDir,
     config: String,
     registry: String,
+    overlays: Vec<String>,
     env: Vec<(String, String)>,
 }
 
-/// The registry every test starts from: the province, a ministry, and the
-/// national services behind `mock`.
+/// The registry every test starts from: the province, a ministry, the
+/// national services behind `mock`, and three consumer systems:
+/// `sys-a` (level 3, subscribed to population for [`PURPOSE`]), `sys-b`
+/// (level 3, no subscriptions) and `sys-c` (level 2, subscribed, only from 10.0.0.0/8).
 pub fn base_registry(mock: &str) -> String {
+    let secret_hash = lgsp_gateway::access::secrets::hash_secret(SYS_A_CLIENT.1).expect("hash");
+    let key = lgsp_gateway::access::secrets::hash_api_key;
     format!(
+        r#"
+[[agencies]]
+code = "000.01.00.H29"
+name = "UBND xã thử nghiệm A"
+parent = "000.00.00.H29"
+
+[[systems]]
+slug = "sys-a"
+agency = "000.01.00.H29"
+name = "Một cửa xã A"
+security_level = 3
+
+[[systems]]
+slug = "sys-b"
+agency = "000.01.00.H29"
+name = "Một cửa xã B"
+security_level = 3
+
+[[systems]]
+slug = "sys-c"
+agency = "000.01.00.H29"
+name = "Phần mềm chuyên ngành C"
+security_level = 2
+ip_allow = ["10.0.0.0/8"]
+
+[[credentials]]
+id = "sys-a-oauth"
+system = "sys-a"
+kind = "client_secret"
+client_id = "{client_id}"
+secret_hash = "{secret_hash}"
+
+[[credentials]]
+id = "sys-a-key"
+system = "sys-a"
+kind = "api_key"
+key_hash = "{key_a}"
+
+[[credentials]]
+id = "sys-b-key"
+system = "sys-b"
+kind = "api_key"
+key_hash = "{key_b}"
+
+[[credentials]]
+id = "sys-c-key"
+system = "sys-c"
+kind = "api_key"
+key_hash = "{key_c}"
+
+[[subscriptions]]
+system = "sys-a"
+service = "population"
+state = "approved"
+purposes = ["{purpose}"]
+plan = {{ rate_per_second = 1000.0, burst = 1000 }}
+
+[[subscriptions]]
+system = "sys-c"
+service = "population"
+state = "approved"
+purposes = ["{purpose}"]
+"#,
+        client_id = SYS_A_CLIENT.0,
+        key_a = key(SYS_A_KEY),
+        key_b = key(SYS_B_KEY),
+        key_c = key(SYS_C_KEY),
+        purpose = PURPOSE,
+    ) + &format!(
         r#"
 [[agencies]]
 code = "000.00.00.H29"
@@ -160,6 +267,7 @@ owner = "000.00.00.G01"
 personal_data = true
 data_class = "confidential"
 security_level = 3
+priority = "essential"
 upstream = {{ url = "{mock}/population/v1", timeout_ms = 3000 }}
 operations = [{{ method = "GET", path = "/citizens/{{soDinhDanh}}" }}]
 
@@ -185,6 +293,7 @@ impl GatewayBuilder {
             dir: tempfile::tempdir().expect("tempdir"),
             config: String::new(),
             registry: String::new(),
+            overlays: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -203,6 +312,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// A second registry file, applied after the first: it may redeclare entities.
+    pub fn overlay(mut self, toml: &str) -> Self {
+        self.overlays.push(toml.to_string());
+        self
+    }
+
     /// Sets an environment variable of the gateway process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
@@ -213,10 +328,17 @@ impl GatewayBuilder {
     pub async fn start(self) -> Gateway {
         let dir = self.dir;
         let config_path = dir.path().join("lgsp.toml");
+        // Tests outside the rate-limit suite must never trip the public plan.
+        let rate_limits = if self.config.contains("[rate_limits]") {
+            String::new()
+        } else {
+            "[rate_limits]\npublic_rate_per_second = 10000.0\npublic_burst = 10000\n".to_string()
+        };
         let config = format!(
-            "data_dir = {:?}\n\n[listen]\ndata = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n{}",
+            "data_dir = {:?}\n\n[listen]\ndata = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n{}\n{}",
             dir.path().join("data").display().to_string(),
-            self.config
+            self.config,
+            rate_limits
         );
         std::fs::write(&config_path, config).expect("write config");
         let registry_path = dir.path().join("registry.toml");
@@ -237,26 +359,24 @@ impl GatewayBuilder {
             String::from_utf8_lossy(&applied.stderr)
         );
 
-        let log_path = dir.path().join("gateway.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let mut child = lgsp()
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .envs(self.env.iter().cloned())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn lgsp serve");
-        let a = announcement(&mut child).await;
-        Gateway {
-            data: addr(&a, "data"),
-            admin: addr(&a, "admin"),
-            child,
-            dir,
-            log_path,
-            config_path,
+        for (i, overlay) in self.overlays.iter().enumerate() {
+            let path = dir.path().join(format!("overlay-{i}.toml"));
+            std::fs::write(&path, overlay).expect("write overlay");
+            let applied = lgsp()
+                .arg("apply")
+                .arg(&path)
+                .arg("--config")
+                .arg(&config_path)
+                .output()
+                .await
+                .expect("apply");
+            assert!(
+                applied.status.success(),
+                "overlay {i}: {}",
+                String::from_utf8_lossy(&applied.stderr)
+            );
         }
+        Gateway::serve(dir, config_path, self.env).await
     }
 }
 
@@ -271,9 +391,55 @@ pub struct Gateway {
     log_path: PathBuf,
     /// The configuration file it runs with.
     pub config_path: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
+    async fn serve(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        env: Vec<(String, String)>,
+    ) -> Gateway {
+        let log_path = dir.path().join("gateway.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("log file");
+        let mut child = lgsp()
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .envs(env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn lgsp serve");
+        let a = announcement(&mut child).await;
+        Gateway {
+            data: addr(&a, "data"),
+            admin: addr(&a, "admin"),
+            child,
+            dir,
+            log_path,
+            config_path,
+            env,
+        }
+    }
+
+    /// Starts the node again with the same configuration and data (after it stopped).
+    pub async fn restart(self) -> Gateway {
+        let Gateway {
+            mut child,
+            dir,
+            config_path,
+            env,
+            ..
+        } = self;
+        let _ = child.kill().await;
+        Gateway::serve(dir, config_path, env).await
+    }
+
     /// A data-plane URL.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.data)
@@ -371,4 +537,24 @@ pub async fn problem_code(response: reqwest::Response) -> (u16, String) {
         status,
         body["code"].as_str().unwrap_or_default().to_string(),
     )
+}
+
+/// Obtains a bearer token for `sys-a` at the gateway's token endpoint.
+pub async fn token(gw: &Gateway) -> String {
+    let r = anonymous()
+        .post(gw.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", SYS_A_CLIENT.0),
+            ("client_secret", SYS_A_CLIENT.1),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(r.status(), 200, "token endpoint refused sys-a");
+    let body: Value = r.json().await.expect("token json");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }

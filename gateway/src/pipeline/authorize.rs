@@ -1,13 +1,78 @@
-//! Stage 4, authorize: subscription, security level, data class and purpose.
-//!
-//! NOT ENFORCED YET: a pass-through until the access-control issue brings the
-//! policy engine in `policies/`.
+//! Stage 4, authorize: the policy engine decides from the caller's system,
+//! the service, the subscription and the stated purpose and officer. The
+//! decision needs no I/O: everything comes from the snapshot and two headers.
 
 use super::authenticate::Caller;
 use super::route::Routed;
 use crate::problem::GatewayError;
+use crate::registry::consumers::Consumers;
+use crate::registry::model::SubscriptionState;
+use axum::body::Body;
+use http::Request;
+use lgsp_policies::{AccessRequest, Decision, FieldFilter, PolicyEngine, SubscriptionView};
 
-/// Decides whether the caller may invoke the route. Today: always allowed.
-pub fn authorize(_caller: &Caller, _routed: &Routed) -> Result<(), GatewayError> {
-    Ok(())
+/// Why the consumer needs the data: the purpose code and the officer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purpose {
+    /// `X-LGSP-Purpose`: an administrative-procedure code or purpose category.
+    pub code: Option<String>,
+    /// `X-LGSP-User`: the officer or end user asking.
+    pub user: Option<String>,
+    /// `X-LGSP-Dossier`: the dossier (mã hồ sơ), if any.
+    pub dossier: Option<String>,
+}
+
+impl Purpose {
+    /// Reads the purpose headers; blank or non-text values count as absent.
+    pub fn from_request(request: &Request<Body>) -> Purpose {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.len() <= 128)
+                .map(str::to_string)
+        };
+        Purpose {
+            code: header("x-lgsp-purpose"),
+            user: header("x-lgsp-user"),
+            dossier: header("x-lgsp-dossier"),
+        }
+    }
+}
+
+/// Decides whether the caller may invoke the route; on success, which fields it may see.
+pub fn authorize(
+    engine: &PolicyEngine,
+    consumers: &Consumers,
+    caller: &Caller,
+    routed: &Routed,
+    purpose: &Purpose,
+) -> Result<FieldFilter, GatewayError> {
+    let system = &caller.system.system;
+    let service = &routed.route.service;
+    let subscription = consumers.subscription(system.slug.as_str(), service.slug.as_str());
+    let request = AccessRequest {
+        system: system.slug.as_str(),
+        agency: system.agency.as_str(),
+        system_level: system.security_level.get(),
+        service: service.slug.as_str(),
+        service_level: service.security_level.get(),
+        data_class: service.data_class,
+        personal_data: service.personal_data,
+        subscription: subscription.map(|s| SubscriptionView {
+            approved: s.state == SubscriptionState::Approved,
+            purposes: &s.purposes,
+        }),
+        purpose: purpose.code.as_deref(),
+        user_present: purpose.user.is_some(),
+    };
+    match engine.decide(&request) {
+        Decision::Allow { fields } => Ok(fields),
+        Decision::Deny { code, reason, .. } => Err(GatewayError::Denied {
+            code,
+            detail: reason,
+        }),
+    }
 }

@@ -14,6 +14,7 @@ use lgsp_adapters::rest::headers::{ForwardedFor, outbound_request_headers};
 /// Calls the upstream and returns its answer with the body still streaming.
 pub async fn invoke(
     rest: &RestAdapter,
+    scheme: &'static str,
     exchange: &Exchange,
     routed: &Routed,
     request: Request<Body>,
@@ -22,7 +23,7 @@ pub async fn invoke(
     let uri = upstream_uri(routed)?;
     let forwarded = ForwardedFor {
         client: exchange.client.ip(),
-        proto: "http",
+        proto: scheme,
         host: parts.headers.get(http::header::HOST).cloned(),
     };
     let mut headers = outbound_request_headers(parts.headers, &forwarded);

@@ -21,9 +21,13 @@ pub mod respond;
 pub mod reuse;
 pub mod route;
 
+use crate::access::tokens::TokenVerifier;
+use crate::limits::{PriorityGate, RateLimiter};
 use crate::problem::GatewayError;
+use crate::registry::model::Plan;
 use crate::registry::snapshot::SnapshotHandle;
 use accept::Exchange;
+use authorize::Purpose;
 use axum::body::Body;
 use axum::response::Response;
 use http::Request;
@@ -32,7 +36,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What every request shares: the snapshot to route on and the adapters to call.
+/// What every request shares: the snapshot to route on, the credentials
+/// verifier, the limiters and the adapters to call.
 pub struct Pipeline {
     /// The current registry snapshot.
     pub snapshot: SnapshotHandle,
@@ -42,22 +47,42 @@ pub struct Pipeline {
     pub accept: accept::AcceptLimits,
     /// Upper bound on one exchange.
     pub deadline: Duration,
+    /// Verifies bearer tokens, with its cache.
+    pub verifier: Arc<TokenVerifier>,
+    /// Rate plans and quotas.
+    pub limiter: RateLimiter,
+    /// Priority classes.
+    pub priority: PriorityGate,
+    /// The plan of callers of public services without a subscription.
+    pub public_plan: Plan,
+    /// `https` when the data listener runs TLS, for `Forwarded` and `X-Forwarded-Proto`.
+    pub scheme: &'static str,
+}
+
+/// What the stages learned about an exchange, for the record stage.
+#[derive(Debug, Default, Clone)]
+pub struct Trail {
+    /// `slug/version`, once routed.
+    pub route: Option<String>,
+    /// The consumer system, once authenticated.
+    pub system: Option<String>,
+    /// The stated purpose code.
+    pub purpose: Option<String>,
 }
 
 impl Pipeline {
     /// Runs one data-plane request through every stage.
     pub async fn handle(self: Arc<Self>, client: SocketAddr, request: Request<Body>) -> Response {
         let (exchange, request) = accept::accept(client, request);
+        let mut trail = Trail::default();
         let outcome =
-            match tokio::time::timeout(self.deadline, self.stages(&exchange, request)).await {
+            match tokio::time::timeout(self.deadline, self.stages(&exchange, request, &mut trail))
+                .await
+            {
                 Ok(outcome) => outcome,
-                Err(_) => Err((None, GatewayError::Deadline(self.deadline))),
+                Err(_) => Err(GatewayError::Deadline(self.deadline)),
             };
-        let (route_key, outcome) = match outcome {
-            Ok((key, response)) => (Some(key), Ok(response)),
-            Err((key, error)) => (key, Err(error)),
-        };
-        record::record(&exchange, route_key.as_deref(), &outcome);
+        record::record(&exchange, &trail, &outcome);
         respond::respond(&exchange, outcome)
     }
 
@@ -65,24 +90,47 @@ impl Pipeline {
         &self,
         exchange: &Exchange,
         request: Request<Body>,
-    ) -> Result<(String, Response), (Option<String>, GatewayError)> {
-        accept::check_limits(&self.accept, &request).map_err(|e| (None, e))?;
+        trail: &mut Trail,
+    ) -> Result<Response, GatewayError> {
+        accept::check_limits(&self.accept, &request)?;
         let snapshot = self.snapshot.current();
-        let routed =
-            route::route(&snapshot, request.method(), request.uri()).map_err(|e| (None, e))?;
-        let key = Some(routed.route.key.clone());
-        let fail = |e| (key.clone(), e);
+        let routed = route::route(&snapshot, request.method(), request.uri())?;
+        trail.route = Some(routed.route.key.clone());
 
-        let caller = authenticate::authenticate(&request).map_err(fail)?;
-        authorize::authorize(&caller, &routed).map_err(fail)?;
-        limit::limit(&caller, &routed).map_err(fail)?;
+        let caller = authenticate::authenticate(
+            &snapshot.consumers,
+            &self.verifier,
+            &request,
+            exchange.client.ip(),
+        )?;
+        trail.system = Some(caller.slug().to_string());
+        let purpose = Purpose::from_request(&request);
+        trail.purpose = purpose.code.clone();
+        let fields = authorize::authorize(
+            &snapshot.policy,
+            &snapshot.consumers,
+            &caller,
+            &routed,
+            &purpose,
+        )?;
+        let admission = limit::limit(
+            &self.limiter,
+            &self.priority,
+            &snapshot.consumers,
+            &self.public_plan,
+            &caller,
+            &routed,
+        )
+        .await?;
+
         let response = match reuse::lookup(&caller, &routed) {
             Some(answer) => answer,
-            None => invoke::invoke(&self.rest, exchange, &routed, request)
-                .await
-                .map_err(fail)?,
+            None => invoke::invoke(&self.rest, self.scheme, exchange, &routed, request).await?,
         };
-        let response = minimize::minimize(&caller, &routed, response);
-        Ok((routed.route.key.clone(), response))
+        // The priority slot covers the upstream call, not the client's download.
+        drop(admission.permit);
+        let mut response = minimize::minimize(&fields, response).await?;
+        response.headers_mut().extend(admission.headers);
+        Ok(response)
     }
 }

@@ -5,17 +5,14 @@
 //! operational telemetry, not evidence. The event never carries the request
 //! path, which may hold a personal ID; only the route key.
 
+use super::Trail;
 use super::accept::Exchange;
 use crate::problem::GatewayError;
 use crate::telemetry::ExchangeFinished;
 use axum::response::Response;
 
 /// Records the outcome of an exchange.
-pub fn record(
-    exchange: &Exchange,
-    route_key: Option<&str>,
-    outcome: &Result<Response, GatewayError>,
-) {
+pub fn record(exchange: &Exchange, trail: &Trail, outcome: &Result<Response, GatewayError>) {
     let (status, code) = match outcome {
         Ok(response) => (response.status().as_u16(), None),
         Err(error) => (error.code().status(), Some(error.code())),
@@ -23,7 +20,9 @@ pub fn record(
     ExchangeFinished {
         request_id: &exchange.request_id,
         trace_id: &exchange.trace.trace_id,
-        route: route_key,
+        route: trail.route.as_deref(),
+        system: trail.system.as_deref(),
+        purpose: trail.purpose.as_deref(),
         status,
         code,
         error: outcome.as_ref().err(),

@@ -124,6 +124,7 @@ mod tests {
             },
             &Config::default(),
         )
+        .expect("snapshot")
     }
 
     fn uri(s: &str) -> Uri {
@@ -153,7 +154,8 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
-        );
+        )
+        .expect("snapshot");
         assert_eq!(
             route(&snap, &Method::GET, &uri("/api/fixed/v1"))
                 .expect("routed")

@@ -138,8 +138,10 @@ pub enum Priority {
 }
 
 /// A credential that authenticates a consumer system. Secrets are stored only as hashes.
+///
+/// Unknown keys are refused by [`CredentialKind`]: serde cannot refuse them on
+/// a struct that flattens another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Credential {
     /// Stable identifier of the credential, e.g. `motcua-xa-my-hiep-oauth`.
     pub id: Slug,

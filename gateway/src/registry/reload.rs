@@ -9,11 +9,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored policy bundle does not compile.
+    #[error("the active policy bundle does not compile: {0}")]
+    Policy(#[from] lgsp_policies::PolicyError),
+}
+
 /// Loads the registry from the store and builds a snapshot.
-pub async fn load(store: &Store, config: &Config) -> Result<Snapshot, StoreError> {
+pub async fn load(store: &Store, config: &Config) -> Result<Snapshot, ReloadError> {
     let started = Instant::now();
     let (version, data) = store.load_registry().await?;
-    let snapshot = Snapshot::build(version, data, config);
+    let snapshot = Snapshot::build(version, data, config)?;
     SnapshotReloaded {
         version,
         routes: snapshot.route_count(),

@@ -4,11 +4,13 @@
 //! The hot path never touches the store: it loads the current snapshot (one
 //! atomic pointer read) and looks routes up in hash maps.
 
+use super::consumers::Consumers;
 use super::model::{RegistryData, Service};
 use crate::config::Config;
 use arc_swap::ArcSwap;
 use http::Method;
 use lgsp_adapters::rest::CallSettings;
+use lgsp_policies::{PolicyEngine, PolicyError, PolicySet};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -168,12 +170,27 @@ pub struct Snapshot {
     pub built_at: SystemTime,
     /// The registry data, for the admin plane.
     pub data: RegistryData,
+    /// Systems, credentials and subscriptions, indexed.
+    pub consumers: Consumers,
+    /// The policy bundle in force, with its decision cache.
+    pub policy: PolicyEngine,
     routes: HashMap<String, HashMap<String, Arc<Route>>>,
 }
 
 impl Snapshot {
-    /// Builds the routing tables from registry data.
-    pub fn build(version: i64, data: RegistryData, config: &Config) -> Snapshot {
+    /// Builds the routing tables, consumer indexes and policy engine from registry data.
+    ///
+    /// Fails only when the stored policy bundle does not compile; the node then
+    /// keeps the snapshot it has rather than run without policies.
+    pub fn build(
+        version: i64,
+        data: RegistryData,
+        config: &Config,
+    ) -> Result<Snapshot, PolicyError> {
+        let policy = match &data.policy {
+            Some(bundle) => PolicySet::parse(&bundle.version, &bundle.cedar, &bundle.fields)?,
+            None => PolicySet::builtin(),
+        };
         let mut routes: HashMap<String, HashMap<String, Arc<Route>>> = HashMap::new();
         for service in &data.services {
             let route = Arc::new(Route::build(service.clone(), config));
@@ -182,12 +199,15 @@ impl Snapshot {
                 .or_default()
                 .insert(service.version.clone(), route);
         }
-        Snapshot {
+        let consumers = Consumers::build(&data);
+        Ok(Snapshot {
             version,
             built_at: SystemTime::now(),
             data,
+            consumers,
+            policy: PolicyEngine::new(policy),
             routes,
-        }
+        })
     }
 
     /// An empty snapshot, before the first load.
@@ -196,6 +216,8 @@ impl Snapshot {
             version: -1,
             built_at: SystemTime::now(),
             data: RegistryData::default(),
+            consumers: Consumers::default(),
+            policy: PolicyEngine::new(PolicySet::builtin()),
             routes: HashMap::new(),
         }
     }
@@ -242,7 +264,7 @@ impl SnapshotHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::{Operation, UpstreamSettings};
+    use crate::registry::model::UpstreamSettings;
 
     fn service(ops: &[(&str, &str)]) -> Service {
         toml::from_str::<Service>(&format!(
@@ -266,7 +288,8 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
-        );
+        )
+        .expect("snapshot");
         let Lookup::Found(route) = snap.lookup("population", "v1") else {
             panic!("route")
         };
@@ -289,7 +312,8 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
-        );
+        )
+        .expect("snapshot");
         let Lookup::Found(route) = snap.lookup("population", "v1") else {
             panic!("route")
         };
@@ -323,7 +347,8 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
-        );
+        )
+        .expect("snapshot");
         let Lookup::Found(route) = snap.lookup("population", "v1") else {
             panic!("route")
         };
@@ -331,21 +356,15 @@ mod tests {
             route.match_operation(&Method::PATCH, "/anything/at/all"),
             OperationMatch::Undeclared
         );
-        let _ = Operation {
-            method: "GET".into(),
-            path: "/".into(),
-        };
     }
 
     #[test]
     fn handle_swaps_atomically() {
         let handle = SnapshotHandle::new(Snapshot::empty());
         let before = handle.current();
-        handle.replace(Snapshot::build(
-            7,
-            RegistryData::default(),
-            &Config::default(),
-        ));
+        handle.replace(
+            Snapshot::build(7, RegistryData::default(), &Config::default()).expect("snapshot"),
+        );
         assert_eq!(
             before.version, -1,
             "a loaded snapshot never changes under its reader"

@@ -6,6 +6,7 @@
 //! text). Each backend has its own versioned migrations, embedded in the
 //! binary and applied on open.
 
+mod access;
 mod registry;
 
 pub use registry::ApplyReport;

@@ -1,10 +1,11 @@
-//! Registry queries: loading the declared agencies, systems and services as
-//! one consistent snapshot, and applying a desired state in one transaction.
+//! Registry queries: loading the declared agencies, systems, services,
+//! credentials, subscriptions and the policy in force as one consistent
+//! snapshot, and applying a desired state in one transaction.
 //!
 //! Each row keeps the entity as serde_json wrote it in `definition`; loading
 //! parses that, and applying compares it (as JSON values) with what is declared.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -14,8 +15,11 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
+use super::access::{self, StoredAccess};
 use super::{Backend, Store, StoreError};
-use crate::registry::model::{Agency, RegistryData, Service, ServiceState, System};
+use crate::registry::model::{
+    Agency, Credential, RegistryData, Service, ServiceState, Subscription, System,
+};
 
 /// What an apply changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -53,6 +57,11 @@ impl Store {
         let mut agencies = parse_all::<Agency>(stored_definitions::<Agency>(&mut tx).await?)?;
         let mut systems = parse_all::<System>(stored_definitions::<System>(&mut tx).await?)?;
         let mut services = parse_all::<Service>(stored_definitions::<Service>(&mut tx).await?)?;
+        let mut credentials =
+            parse_all::<Credential>(stored_definitions::<Credential>(&mut tx).await?)?;
+        let mut subscriptions =
+            parse_all::<Subscription>(stored_definitions::<Subscription>(&mut tx).await?)?;
+        let policy = access::load_active_policy(&mut tx).await?;
         tx.commit().await?;
 
         // Sorted here rather than by ORDER BY: PostgreSQL collations ignore
@@ -60,15 +69,17 @@ impl Store {
         agencies.sort_by(|a, b| a.code.cmp(&b.code));
         systems.sort_by(|a, b| a.slug.cmp(&b.slug));
         services.sort_by(|a, b| (&a.slug, &a.version).cmp(&(&b.slug, &b.version)));
+        credentials.sort_by(|a, b| a.id.cmp(&b.id));
+        subscriptions.sort_by(|a, b| (&a.system, &a.service).cmp(&(&b.system, &b.service)));
         Ok((
             version,
             RegistryData {
                 agencies,
                 systems,
                 services,
-                // Credentials, subscriptions and the policy bundle are stored
-                // by the access-control extension of the store (in progress).
-                ..RegistryData::default()
+                credentials,
+                subscriptions,
+                policy,
             },
         ))
     }
@@ -76,28 +87,33 @@ impl Store {
     /// Upserts every entity of `desired` in one transaction and reports what changed.
     ///
     /// Entities absent from `desired` are left alone. References (an agency's
-    /// parent, a system's agency, a service's owner) must resolve within
-    /// `desired` or the store, or nothing is written. The registry version is
-    /// bumped by one when anything was created or updated.
+    /// parent, a system's agency, a service's owner, a credential's or
+    /// subscription's system, a subscription's service slug) must resolve
+    /// within `desired` or the store, a credential's lookup value must be no
+    /// other credential's, and a policy version already stored must hold the
+    /// same bundle, or nothing is written. A declared policy becomes the one
+    /// in force. The registry version is bumped by one when anything was
+    /// created or updated.
     pub async fn apply(&self, desired: &RegistryData) -> Result<ApplyReport, StoreError> {
         let agencies = declare(&desired.agencies)?;
         let systems = declare(&desired.systems)?;
         let services = declare(&desired.services)?;
+        let credentials = declare(&desired.credentials)?;
+        let subscriptions = declare(&desired.subscriptions)?;
+        let policy = desired
+            .policy
+            .as_ref()
+            .map(access::declare_policy)
+            .transpose()?;
+        access::check_declared(&credentials, &subscriptions, desired.policy.as_ref())?;
 
         let mut tx = self.pool.begin().await?;
-        // Writing the version row first makes concurrent applies take turns:
-        // PostgreSQL holds the row lock and SQLite the write lock until commit,
-        // so each apply compares against what the previous one committed and
-        // SQLite never has to upgrade a stale read snapshot.
-        let locked = sqlx::query("UPDATE registry_meta SET version = version WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        if locked.rows_affected() != 1 {
-            return Err(missing_version_row());
-        }
+        lock_registry(&mut tx).await?;
         let stored_agencies = stored_definitions::<Agency>(&mut tx).await?;
         let stored_systems = stored_definitions::<System>(&mut tx).await?;
         let stored_services = stored_definitions::<Service>(&mut tx).await?;
+        let stored_credentials = stored_definitions::<Credential>(&mut tx).await?;
+        let stored_subscriptions = stored_definitions::<Subscription>(&mut tx).await?;
         let mut parents = HashMap::new();
         for row in sqlx::query("SELECT code, parent FROM agencies")
             .fetch_all(&mut *tx)
@@ -108,16 +124,44 @@ impl Store {
             parents.insert(code, parent);
         }
         validate(&agencies, &systems, &services, parents)?;
+        let stored_access =
+            StoredAccess::read(&mut tx, stored_systems.keys().cloned().collect()).await?;
+        let service_slugs: BTreeSet<String> = services
+            .values()
+            .map(|declared| declared.entity.slug.to_string())
+            .collect();
+        access::validate_access(
+            &credentials,
+            &subscriptions,
+            &systems,
+            &service_slugs,
+            &stored_access,
+        )?;
+        let policy_change = match &policy {
+            Some(declared) => Some(access::plan_policy(&mut tx, declared).await?),
+            None => None,
+        };
 
         let now = now_millis();
         let mut report = ApplyReport::default();
         write_changes(&mut tx, &agencies, &stored_agencies, now, &mut report).await?;
         write_changes(&mut tx, &systems, &stored_systems, now, &mut report).await?;
         write_changes(&mut tx, &services, &stored_services, now, &mut report).await?;
+        access::park_changed_lookups(&mut tx, &credentials, &stored_access).await?;
+        write_changes(&mut tx, &credentials, &stored_credentials, now, &mut report).await?;
+        write_changes(
+            &mut tx,
+            &subscriptions,
+            &stored_subscriptions,
+            now,
+            &mut report,
+        )
+        .await?;
+        if let (Some(declared), Some(change)) = (&policy, policy_change) {
+            access::write_policy(&mut tx, declared, change, now, &mut report).await?;
+        }
         if !report.created.is_empty() || !report.updated.is_empty() {
-            sqlx::query("UPDATE registry_meta SET version = version + 1 WHERE id = 1")
-                .execute(&mut *tx)
-                .await?;
+            bump_version(&mut tx).await?;
         }
         report.version = read_version(&mut tx).await?;
         tx.commit().await?;
@@ -126,9 +170,11 @@ impl Store {
 }
 
 /// A registry entity as stored in its own table.
-trait Entity: Serialize + DeserializeOwned {
+pub(super) trait Entity: Serialize + DeserializeOwned {
     /// The word naming the entity in reports and errors.
     const KIND: &'static str;
+    /// Whether the definition holds secrets (hashes), which errors must not echo.
+    const SECRET: bool = false;
     /// Selects the key columns and `definition` of every row.
     const SELECT: &'static str;
     /// The entity's key as text, e.g. `population/v1`.
@@ -234,10 +280,31 @@ fn state_name(state: ServiceState) -> &'static str {
 }
 
 /// An entity of the desired state, serialized once for comparing and writing.
-struct Declared<'a, T> {
-    entity: &'a T,
-    value: Value,
-    text: String,
+pub(super) struct Declared<'a, T> {
+    /// The declared entity.
+    pub(super) entity: &'a T,
+    /// Its JSON value, compared with the stored definition.
+    pub(super) value: Value,
+    /// Its JSON text, written as the definition.
+    pub(super) text: String,
+}
+
+/// Serializes one declared entity; `what` names it in the error.
+pub(super) fn serialize_declared<T: Serialize>(
+    entity: &T,
+    what: impl Fn() -> String,
+) -> Result<Declared<'_, T>, StoreError> {
+    let invalid = |error: serde_json::Error| StoreError::Invalid {
+        what: what(),
+        detail: format!("cannot be serialized: {error}"),
+    };
+    let value = serde_json::to_value(entity).map_err(invalid)?;
+    let text = serde_json::to_string(&value).map_err(invalid)?;
+    Ok(Declared {
+        entity,
+        value,
+        text,
+    })
 }
 
 /// Serializes the declared entities by key, refusing a key declared twice
@@ -247,25 +314,14 @@ fn declare<T: Entity>(entities: &[T]) -> Result<BTreeMap<String, Declared<'_, T>
     for entity in entities {
         let key = entity.key();
         let what = || format!("{} {key}", T::KIND);
-        let invalid = |detail: String| StoreError::Invalid {
-            what: what(),
-            detail,
-        };
-        let value = serde_json::to_value(entity)
-            .map_err(|error| invalid(format!("cannot be serialized: {error}")))?;
-        let text = serde_json::to_string(&value)
-            .map_err(|error| invalid(format!("cannot be serialized: {error}")))?;
+        let serialized = serialize_declared(entity, what)?;
         if declared.contains_key(&key) {
-            return Err(invalid("is declared more than once".to_string()));
+            return Err(StoreError::Invalid {
+                what: what(),
+                detail: "is declared more than once".to_string(),
+            });
         }
-        declared.insert(
-            key,
-            Declared {
-                entity,
-                value,
-                text,
-            },
-        );
+        declared.insert(key, serialized);
     }
     Ok(declared)
 }
@@ -382,8 +438,8 @@ fn parse_all<T: Entity>(stored: BTreeMap<String, String>) -> Result<Vec<T>, Stor
                 what: format!("{} {key}", T::KIND),
                 detail,
             };
-            let entity: T = serde_json::from_str(&definition)
-                .map_err(|error| corrupt(format!("definition does not parse: {error}")))?;
+            let entity = serde_json::from_str::<T>(&definition)
+                .map_err(|error| corrupt(parse_failure::<T>(&error)))?;
             if entity.key() != key {
                 return Err(corrupt(format!(
                     "definition describes {} {}",
@@ -396,6 +452,50 @@ fn parse_all<T: Entity>(stored: BTreeMap<String, String>) -> Result<Vec<T>, Stor
         .collect()
 }
 
+/// Why a stored definition does not parse; for an entity holding secrets
+/// only where, since serde's message may quote the offending value.
+pub(super) fn parse_failure<T: Entity>(error: &serde_json::Error) -> String {
+    if T::SECRET {
+        let category = match error.classify() {
+            serde_json::error::Category::Io => "an I/O",
+            serde_json::error::Category::Syntax => "a syntax",
+            serde_json::error::Category::Data => "a data",
+            serde_json::error::Category::Eof => "an end-of-input",
+        };
+        match error.line() {
+            0 => format!("definition does not parse: {category} error"),
+            line => format!(
+                "definition does not parse: {category} error at line {line}, column {}",
+                error.column()
+            ),
+        }
+    } else {
+        format!("definition does not parse: {error}")
+    }
+}
+
+/// Writes the version row, which makes concurrent writers take turns:
+/// PostgreSQL holds the row lock and SQLite the write lock until commit, so
+/// each writer compares against what the previous one committed and SQLite
+/// never has to upgrade a stale read snapshot.
+pub(super) async fn lock_registry(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let locked = sqlx::query("UPDATE registry_meta SET version = version WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    if locked.rows_affected() != 1 {
+        return Err(missing_version_row());
+    }
+    Ok(())
+}
+
+/// Bumps the registry version by one, within the caller's transaction.
+pub(super) async fn bump_version(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("UPDATE registry_meta SET version = version + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The current registry version.
 async fn read_version(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     sqlx::query_scalar::<_, i64>("SELECT version FROM registry_meta WHERE id = 1")
@@ -405,7 +505,7 @@ async fn read_version(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 }
 
 /// The error for a database whose migration-created version row was deleted.
-fn missing_version_row() -> StoreError {
+pub(super) fn missing_version_row() -> StoreError {
     StoreError::Corrupt {
         what: "registry_meta".to_string(),
         detail: "the registry version row (id = 1) is missing".to_string(),
@@ -413,7 +513,7 @@ fn missing_version_row() -> StoreError {
 }
 
 /// Now as unix milliseconds; a clock before 1970 stores 0 rather than failing an apply.
-fn now_millis() -> i64 {
+pub(super) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {
