@@ -1,30 +1,48 @@
 #!/usr/bin/env bash
-# Gateway overhead benchmark: a fixed-response upstream (the simulators'
-# `/fixed`), hit directly and through a gateway route, under wrk. Prints
-# requests/s and p50/p99 for both and the gateway/direct ratio, all measured
-# in the same run on the same machine.
+# Gateway benchmarks, every figure measured in this run on this machine:
+#   direct   — the fixed-response upstream (the simulators' `/fixed`) hit directly;
+#   plain    — the same upstream through a gateway route with no access stack
+#              (the foundation build, BASE_COMMIT, whose access stages pass through);
+#   access   — through the current gateway's full access stack: bearer token,
+#              confidential personal-data service, policy decision with purpose
+#              and officer, rate limit under an approved subscription.
+# Prints requests/s and p50/p99 for each and the ratios access/plain and plain/direct.
 #
 # Usage: bench/run.sh [duration_seconds] [connections]
+#   LGSP_BIN=path   use an already built current binary
+#   BASE_BIN=path   use an already built baseline binary (else BASE_COMMIT is built in a worktree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 DURATION="${1:-10}"
 CONNECTIONS="${2:-64}"
 THREADS="${BENCH_THREADS:-1}"
+BASE_COMMIT="${BASE_COMMIT:-98e88ab}"
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)" >&2
   apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
-# LGSP_BIN runs an already built binary instead of building one.
 if [ -z "${LGSP_BIN:-}" ]; then cargo build --release --bin lgsp --quiet; fi
-LGSP="${LGSP_BIN:-target/release/lgsp}"
+LGSP="${LGSP_BIN:-$ROOT/target/release/lgsp}"
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  git -C "$ROOT" worktree remove --force "$WORK/base-src" 2>/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
+if [ -z "${BASE_BIN:-}" ]; then
+  echo "building the baseline ($BASE_COMMIT) in a worktree" >&2
+  git -C "$ROOT" worktree add --detach "$WORK/base-src" "$BASE_COMMIT" >/dev/null 2>&1
+  (cd "$WORK/base-src" && cargo build --release --bin lgsp --quiet --target-dir "$ROOT/target/bench-base")
+  BASE_BIN="$ROOT/target/bench-base/release/lgsp"
+fi
+
 first_line() { # file -> first line once written
-  for _ in $(seq 1 200); do [ -s "$1" ] && { head -n1 "$1"; return; }; sleep 0.1; done
+  for _ in $(seq 1 300); do [ -s "$1" ] && { head -n1 "$1"; return; }; sleep 0.1; done
   echo "no announcement in $1" >&2; exit 1
 }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
@@ -33,33 +51,83 @@ json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.ar
 PIDS+=($!)
 MOCK=$(json_field "$(first_line "$WORK/mock.out")" mock)
 
-cat >"$WORK/lgsp.toml" <<TOML
-data_dir = "$WORK/data"
+AGENCY='[[agencies]]
+code = "000.00.00.H29"
+name = "Tỉnh đo hiệu năng"'
+PLAIN_SERVICE="[[services]]
+slug = \"bench\"
+version = \"v1\"
+name = \"Fixed response\"
+owner = \"000.00.00.H29\"
+upstream = { url = \"http://$MOCK/fixed\" }"
+
+# Baseline node: foundation build, plain route.
+mkdir -p "$WORK/base"
+printf 'data_dir = "%s"\n[listen]\ndata = "127.0.0.1:0"\nadmin = "127.0.0.1:0"\n' "$WORK/base/data" >"$WORK/base/lgsp.toml"
+printf '%s\n\n%s\n' "$AGENCY" "$PLAIN_SERVICE" >"$WORK/base/registry.toml"
+"$BASE_BIN" apply "$WORK/base/registry.toml" --config "$WORK/base/lgsp.toml" >/dev/null
+RUST_LOG=warn "$BASE_BIN" serve --config "$WORK/base/lgsp.toml" >"$WORK/base.out" 2>"$WORK/base.log" &
+PIDS+=($!)
+BASE=$(json_field "$(first_line "$WORK/base.out")" data)
+
+# Current node: full access stack.
+CREDS=$("$LGSP" credential client-secret)
+SECRET=$(json_field "$CREDS" client_secret)
+HASH=$(json_field "$CREDS" secret_hash)
+mkdir -p "$WORK/cur"
+cat >"$WORK/cur/lgsp.toml" <<TOML
+data_dir = "$WORK/cur/data"
 [listen]
 data = "127.0.0.1:0"
 admin = "127.0.0.1:0"
-[log]
-format = "json"
+[auth]
+token_ttl_secs = 3600
 TOML
-cat >"$WORK/registry.toml" <<TOML
-[[agencies]]
-code = "000.00.00.H29"
-name = "Tỉnh đo hiệu năng"
-[[services]]
-slug = "bench"
-version = "v1"
-name = "Fixed response"
-owner = "000.00.00.H29"
-upstream = { url = "http://$MOCK/fixed" }
-TOML
-"$LGSP" apply "$WORK/registry.toml" --config "$WORK/lgsp.toml" >/dev/null
-RUST_LOG=warn "$LGSP" serve --config "$WORK/lgsp.toml" >"$WORK/gw.out" 2>"$WORK/gw.log" &
-PIDS+=($!)
-GW=$(json_field "$(first_line "$WORK/gw.out")" data)
+cat >"$WORK/cur/registry.toml" <<TOML
+$AGENCY
 
-run_wrk() { # name url
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$2" >"$WORK/$1.wrk"
-  python3 - "$WORK/$1.wrk" <<'PY'
+[[services]]
+slug = "bench-secure"
+version = "v1"
+name = "Fixed response, confidential personal data"
+owner = "000.00.00.H29"
+data_class = "confidential"
+personal_data = true
+security_level = 3
+upstream = { url = "http://$MOCK/fixed" }
+
+[[systems]]
+slug = "bench-sys"
+agency = "000.00.00.H29"
+name = "Benchmark client"
+security_level = 3
+
+[[credentials]]
+id = "bench-sys-oauth"
+system = "bench-sys"
+kind = "client_secret"
+client_id = "bench-sys"
+secret_hash = "$HASH"
+
+[[subscriptions]]
+system = "bench-sys"
+service = "bench-secure"
+state = "approved"
+purposes = ["1.001612"]
+plan = { rate_per_second = 1000000000.0, burst = 1000000000 }
+TOML
+"$LGSP" apply "$WORK/cur/registry.toml" --config "$WORK/cur/lgsp.toml" >/dev/null
+RUST_LOG=warn "$LGSP" serve --config "$WORK/cur/lgsp.toml" >"$WORK/cur.out" 2>"$WORK/cur.log" &
+PIDS+=($!)
+CUR=$(json_field "$(first_line "$WORK/cur.out")" data)
+TOKEN=$(curl -s "http://$CUR/oauth2/token" -d grant_type=client_credentials -d client_id=bench-sys -d "client_secret=$SECRET" \
+  | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+ACCESS_HEADERS=(-H "Authorization: Bearer $TOKEN" -H "X-LGSP-Purpose: 1.001612" -H "X-LGSP-User: bench.officer")
+
+run_wrk() { # name url [wrk args...]
+  local name=$1 url=$2; shift 2
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" >"$WORK/$name.wrk"
+  python3 - "$WORK/$name.wrk" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 def ms(v):
@@ -73,15 +141,24 @@ print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors.group(1) if errors else 0}")
 PY
 }
 
-# Warm both paths (connection pools, caches) before measuring.
+# Warm every path (connection pools, token cache, decision cache) before measuring.
 wrk -t1 -c8 -d2s "http://$MOCK/fixed" >/dev/null
-wrk -t1 -c8 -d2s "http://$GW/api/bench/v1" >/dev/null
+wrk -t1 -c8 -d2s "http://$BASE/api/bench/v1" >/dev/null
+wrk -t1 -c8 -d2s "${ACCESS_HEADERS[@]}" "http://$CUR/api/bench-secure/v1" >/dev/null
 
 read -r D_RPS D_P50 D_P99 D_ERR < <(run_wrk direct "http://$MOCK/fixed")
-read -r G_RPS G_P50 G_P99 G_ERR < <(run_wrk gateway "http://$GW/api/bench/v1")
+read -r P_RPS P_P50 P_P99 P_ERR < <(run_wrk plain "http://$BASE/api/bench/v1")
+read -r A_RPS A_P50 A_P99 A_ERR < <(run_wrk access "http://$CUR/api/bench-secure/v1" "${ACCESS_HEADERS[@]}")
 
-printf '\nlgsp benchmark: %s s, %s connections, %s wrk thread(s), %s CPU(s)\n' "$DURATION" "$CONNECTIONS" "$THREADS" "$(nproc)"
-printf '%-10s %12s %10s %10s %8s\n' path 'req/s' 'p50 ms' 'p99 ms' non2xx
-printf '%-10s %12s %10s %10s %8s\n' direct "$D_RPS" "$D_P50" "$D_P99" "$D_ERR"
-printf '%-10s %12s %10s %10s %8s\n' gateway "$G_RPS" "$G_P50" "$G_P99" "$G_ERR"
-python3 -c "import sys; d,g=float(sys.argv[1]),float(sys.argv[2]); print(f'gateway/direct throughput ratio: {g/d:.3f}')" "$D_RPS" "$G_RPS"
+printf '\nlgsp benchmark: %s s, %s connections, %s wrk thread(s), %s CPU(s), baseline %s\n' \
+  "$DURATION" "$CONNECTIONS" "$THREADS" "$(nproc)" "$BASE_COMMIT"
+printf '%-8s %12s %10s %10s %8s\n' path 'req/s' 'p50 ms' 'p99 ms' non2xx
+printf '%-8s %12s %10s %10s %8s\n' direct "$D_RPS" "$D_P50" "$D_P99" "$D_ERR"
+printf '%-8s %12s %10s %10s %8s\n' plain "$P_RPS" "$P_P50" "$P_P99" "$P_ERR"
+printf '%-8s %12s %10s %10s %8s\n' access "$A_RPS" "$A_P50" "$A_P99" "$A_ERR"
+python3 -c "
+import sys
+d, p, a = map(float, sys.argv[1:4])
+print(f'plain/direct throughput ratio:  {p/d:.3f}')
+print(f'access/plain throughput ratio:  {a/p:.3f}  (access stack cost {100*(1-a/p):.1f}%)')
+" "$D_RPS" "$P_RPS" "$A_RPS"

@@ -189,6 +189,13 @@ operations = [{ method = "GET", path = "/citizens/{soDinhDanh}" }]
     }
 
     #[test]
+    fn the_documented_example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/registry.example.toml");
+        let data = read_registry_file(&path).expect("deploy/registry.example.toml must stay valid");
+        assert!(!data.services.is_empty() && !data.systems.is_empty());
+    }
+
+    #[test]
     fn uncompilable_policy_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.toml");
