@@ -260,7 +260,12 @@ async fn expired_tokens_are_refused() {
 }
 
 /// A refusal case: name, request headers, expected status and code.
-type Case = (&'static str, Vec<(&'static str, &'static str)>, u16, &'static str);
+type Case = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+);
 
 #[tokio::test]
 async fn authorization_refusals() {

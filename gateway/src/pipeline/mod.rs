@@ -13,6 +13,7 @@
 pub mod accept;
 pub mod authenticate;
 pub mod authorize;
+pub mod evidence;
 pub mod invoke;
 pub mod limit;
 pub mod minimize;
