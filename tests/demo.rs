@@ -226,8 +226,33 @@ async fn demo_serves_every_national_service_through_the_gateway() {
         .await
         .expect("json");
     assert_eq!(ready["status"], "ready");
+    let accounts = manifest["accounts"].as_array().expect("accounts");
+    let admin = accounts
+        .iter()
+        .find(|a| a["role"] == "province_admin")
+        .expect("a province admin");
+    let login: Value = http()
+        .post(manifest["login_url"].as_str().expect("login_url"))
+        .json(&serde_json::json!({ "username": admin["username"], "password": admin["password"] }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let admin_token = login["access_token"]
+        .as_str()
+        .expect("admin token")
+        .to_string();
+    let r = http()
+        .get(format!("{admin_url}/admin/v1/registry"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401, "the admin plane needs an admin login");
     let registry: Value = http()
         .get(format!("{admin_url}/admin/v1/registry"))
+        .bearer_auth(&admin_token)
         .send()
         .await
         .expect("registry")

@@ -97,7 +97,11 @@ async fn schema_holds_the_store(
     .map_err(|error| format!("listing the tables of {schema}: {error}"))?;
     let expected = [
         "_sqlx_migrations",
+        "admin_accounts",
+        "admin_sessions",
         "agencies",
+        "audit_checkpoints",
+        "audit_records",
         "credentials",
         "policy_bundles",
         "registry_meta",

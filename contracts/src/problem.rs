@@ -45,11 +45,15 @@ pub enum ErrorCode {
     Maintenance,
     /// The gateway itself failed; never expected, always logged.
     InternalError,
+    /// An authenticated admin-plane caller whose role may not do this.
+    Forbidden,
+    /// The audit record could not be made durable, so no answer is given.
+    AuditUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::AuthenError,
         ErrorCode::IpDisallowed,
         ErrorCode::SubscriptionRequired,
@@ -68,6 +72,8 @@ impl ErrorCode {
         ErrorCode::UpstreamError,
         ErrorCode::Maintenance,
         ErrorCode::InternalError,
+        ErrorCode::Forbidden,
+        ErrorCode::AuditUnavailable,
     ];
 
     /// The code as it appears on the wire.
@@ -91,6 +97,8 @@ impl ErrorCode {
             ErrorCode::UpstreamError => "UPSTREAM_ERROR",
             ErrorCode::Maintenance => "MAINTENANCE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
         }
     }
 
@@ -101,7 +109,8 @@ impl ErrorCode {
             ErrorCode::IpDisallowed
             | ErrorCode::SubscriptionRequired
             | ErrorCode::SecurityLevelInsufficient
-            | ErrorCode::PurposeNotAllowed => 403,
+            | ErrorCode::PurposeNotAllowed
+            | ErrorCode::Forbidden => 403,
             ErrorCode::PurposeRequired | ErrorCode::InvalidRequest => 400,
             ErrorCode::ServiceNotFound => 404,
             ErrorCode::ServiceRetired => 410,
@@ -109,7 +118,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::ContractViolation | ErrorCode::UpstreamError => 502,
             ErrorCode::UpstreamTimeout => 504,
-            ErrorCode::UpstreamUnavailable | ErrorCode::Maintenance => 503,
+            ErrorCode::UpstreamUnavailable
+            | ErrorCode::Maintenance
+            | ErrorCode::AuditUnavailable => 503,
             ErrorCode::InternalError => 500,
         }
     }
@@ -135,6 +146,10 @@ impl ErrorCode {
             ErrorCode::UpstreamError => "Hệ thống nguồn gặp lỗi",
             ErrorCode::Maintenance => "Hệ thống đang bảo trì",
             ErrorCode::InternalError => "Lỗi nội bộ của nền tảng",
+            ErrorCode::Forbidden => "Không có quyền thực hiện thao tác này",
+            ErrorCode::AuditUnavailable => {
+                "Không ghi được nhật ký truy cập; yêu cầu chưa được thực hiện"
+            }
         }
     }
 
@@ -171,6 +186,8 @@ mod tests {
         assert_eq!(ErrorCode::ServiceRetired.status(), 410);
         assert_eq!(ErrorCode::UpstreamUnavailable.status(), 503);
         assert_eq!(ErrorCode::ContractViolation.status(), 502);
+        assert_eq!(ErrorCode::Forbidden.status(), 403);
+        assert_eq!(ErrorCode::Forbidden.as_str(), "FORBIDDEN");
         assert!(
             ErrorCode::ALL
                 .iter()

@@ -52,6 +52,62 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Rate limits, quotas and priority classes.
     pub rate_limits: RateLimitConfig,
+    /// The tamper-evident audit log.
+    pub audit: AuditConfig,
+}
+
+/// How audit records are written and sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// `durable` (the response leaves only after its record is committed) or
+    /// `async` (the record is queued; faster, but a crash can lose queued records).
+    pub mode: AuditMode,
+    /// This node's chain id; each node writes its own hash chain. Empty: a
+    /// random id kept in `<data_dir>/node-id`.
+    pub chain_id: String,
+    /// Records committed in one transaction at most.
+    pub batch_size: usize,
+    /// How long the writer waits to fill a batch, in milliseconds.
+    pub max_wait_ms: u64,
+    /// Records waiting to be written before the gateway answers 503 instead of queuing more.
+    pub queue_capacity: usize,
+    /// Sign a checkpoint of the chain head after this many records…
+    pub checkpoint_every: u64,
+    /// …or after this many milliseconds, whichever comes first.
+    pub checkpoint_interval_ms: u64,
+    /// The HMAC key for data subjects, kept outside the database; `<data_dir>/keys/audit-subject.key` when empty.
+    pub subject_key_file: PathBuf,
+    /// Responses up to this size are hashed into the record before they leave;
+    /// larger ones (by `Content-Length`) stream and are recorded as `streamed`.
+    pub hash_limit_bytes: u64,
+}
+
+/// Whether a response waits for its audit record to be durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditMode {
+    /// Group commit before the response: nothing acknowledged is ever lost.
+    #[default]
+    Durable,
+    /// Queue and answer: lower latency, records in the queue are lost on a crash.
+    Async,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            mode: AuditMode::Durable,
+            chain_id: String::new(),
+            batch_size: 256,
+            max_wait_ms: 2,
+            queue_capacity: 8192,
+            checkpoint_every: 1000,
+            checkpoint_interval_ms: 10_000,
+            subject_key_file: PathBuf::new(),
+            hash_limit_bytes: 1024 * 1024,
+        }
+    }
 }
 
 /// How consumers authenticate.
@@ -241,6 +297,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             tls: None,
             rate_limits: RateLimitConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -296,7 +353,7 @@ impl Default for RegistryConfig {
 
 /// Top-level keys that `LGSP_*` variables may set; other `LGSP_*` variables
 /// (test switches, for instance) are not configuration.
-const ENV_SECTIONS: [&str; 10] = [
+const ENV_SECTIONS: [&str; 11] = [
     "data_dir",
     "listen",
     "store",
@@ -307,6 +364,7 @@ const ENV_SECTIONS: [&str; 10] = [
     "auth",
     "tls",
     "rate_limits",
+    "audit",
 ];
 
 impl Config {
@@ -433,6 +491,25 @@ impl Config {
                 }
             }
         }
+        let audit = &self.audit;
+        if audit.batch_size == 0 || audit.queue_capacity == 0 || audit.checkpoint_every == 0 {
+            return invalid(
+                "audit",
+                "batch_size, queue_capacity and checkpoint_every must be at least 1".into(),
+            );
+        }
+        if audit.checkpoint_interval_ms == 0 {
+            return invalid(
+                "audit.checkpoint_interval_ms",
+                "must be greater than 0".into(),
+            );
+        }
+        if !audit.chain_id.is_empty() && lgsp_contracts::Slug::parse(&audit.chain_id).is_err() {
+            return invalid(
+                "audit.chain_id",
+                "must be a slug (a-z, 0-9, '-', '_')".into(),
+            );
+        }
         if self.upstream.breaker_failures == 0 {
             return invalid("upstream.breaker_failures", "must be at least 1".into());
         }
@@ -461,6 +538,39 @@ impl Config {
         } else {
             self.auth.keys_dir.clone()
         }
+    }
+
+    /// Where the audit checkpoint key lives: apart from the token keys, so that
+    /// it can never sign or be published as a token key.
+    pub fn audit_keys_dir(&self) -> PathBuf {
+        self.keys_dir().join("audit")
+    }
+
+    /// The HMAC key file for audit data subjects.
+    pub fn subject_key_file(&self) -> PathBuf {
+        if self.audit.subject_key_file.as_os_str().is_empty() {
+            self.audit_keys_dir().join("audit-subject.key")
+        } else {
+            self.audit.subject_key_file.clone()
+        }
+    }
+
+    /// This node's audit chain id: configured, or kept in `<data_dir>/node-id`.
+    pub fn chain_id(&self) -> std::io::Result<String> {
+        if !self.audit.chain_id.is_empty() {
+            return Ok(self.audit.chain_id.clone());
+        }
+        let path = self.data_dir.join("node-id");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let id = existing.trim();
+            if lgsp_contracts::Slug::parse(id).is_ok() {
+                return Ok(id.to_string());
+            }
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        std::fs::write(&path, &id)?;
+        Ok(id)
     }
 
     /// Grace period for in-flight requests at shutdown.

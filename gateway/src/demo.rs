@@ -228,6 +228,38 @@ const DEMO_SYSTEMS: [DemoSystem; 2] = [
 pub struct DemoSecrets {
     /// One entry per demo system, in `DEMO_SYSTEMS` order.
     pub systems: Vec<SystemSecrets>,
+    /// Admin-plane accounts: a province admin, an operator and an auditor.
+    #[serde(default)]
+    pub accounts: Vec<AccountSecrets>,
+}
+
+/// One demo admin-plane account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountSecrets {
+    /// Login name.
+    pub username: String,
+    /// `province_admin`, `operator` or `auditor`.
+    pub role: String,
+    /// Password, in clear (demo only).
+    pub password: String,
+}
+
+/// The demo's admin-plane accounts: (username, role).
+const DEMO_ACCOUNTS: [(&str, &str); 3] = [
+    ("quantri", "province_admin"),
+    ("vanhanh", "operator"),
+    ("thanhtra", "auditor"),
+];
+
+fn demo_accounts() -> Vec<AccountSecrets> {
+    DEMO_ACCOUNTS
+        .iter()
+        .map(|(username, role)| AccountSecrets {
+            username: username.to_string(),
+            role: role.to_string(),
+            password: generate_secret(),
+        })
+        .collect()
 }
 
 /// One demo system's credentials.
@@ -252,7 +284,15 @@ impl DemoSecrets {
             .and_then(|b| serde_json::from_slice::<DemoSecrets>(&b).ok())
             .filter(|s| s.systems.len() == DEMO_SYSTEMS.len())
         {
-            return Ok(existing);
+            if existing.accounts.len() == DEMO_ACCOUNTS.len() {
+                return Ok(existing);
+            }
+            let upgraded = DemoSecrets {
+                accounts: demo_accounts(),
+                ..existing
+            };
+            save(&path, &upgraded)?;
+            return Ok(upgraded);
         }
         let systems = DEMO_SYSTEMS
             .iter()
@@ -266,12 +306,19 @@ impl DemoSecrets {
                 })
             })
             .collect::<Result<Vec<_>, AccessError>>()?;
-        let secrets = DemoSecrets { systems };
-        let bytes = serde_json::to_vec_pretty(&secrets)
-            .map_err(|e| AccessError::Io(std::io::Error::other(e)))?;
-        write_private(&path, &bytes).map_err(AccessError::Io)?;
+        let secrets = DemoSecrets {
+            systems,
+            accounts: demo_accounts(),
+        };
+        save(&path, &secrets)?;
         Ok(secrets)
     }
+}
+
+fn save(path: &Path, secrets: &DemoSecrets) -> Result<(), AccessError> {
+    let bytes = serde_json::to_vec_pretty(secrets)
+        .map_err(|e| AccessError::Io(std::io::Error::other(e)))?;
+    write_private(path, &bytes).map_err(AccessError::Io)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -322,7 +369,9 @@ pub fn manifest(
         "sample_personal_ids": personal_ids,
         "sample_enterprise_codes": enterprise_codes,
         "token_url": format!("http://{data}/oauth2/token"),
+        "login_url": format!("http://{admin}/admin/v1/login"),
         "systems": systems,
+        "accounts": secrets.accounts,
     })
 }
 
@@ -401,6 +450,7 @@ mod tests {
                     api_key: format!("k{i}"),
                 })
                 .collect(),
+            accounts: Vec::new(),
         };
         let r = registry("127.0.0.1:9".parse().expect("addr"), &secrets);
         assert_eq!(r.agencies.len(), 8, "every demo agency code is valid");

@@ -1,5 +1,8 @@
 //! Liveness, readiness and the registry view.
 
+use crate::admin::accounts::Role;
+use crate::admin::auth::{AdminCaller, require};
+use crate::admin::error::AdminError;
 use crate::server::NodeState;
 use axum::Json;
 use axum::extract::State;
@@ -39,12 +42,33 @@ pub async fn readyz(State(state): State<NodeState>) -> (StatusCode, Json<Value>)
     )
 }
 
-/// `/admin/v1/registry`: what the node routes on now.
-pub async fn registry(State(state): State<NodeState>) -> Json<Value> {
+/// `/admin/v1/registry`: what the node routes on now (province admins and operators).
+pub async fn registry(
+    caller: AdminCaller,
+    State(state): State<NodeState>,
+) -> Result<Json<Value>, AdminError> {
+    require(&caller, &[Role::ProvinceAdmin, Role::Operator])?;
     let snapshot = state.snapshot.current();
-    Json(json!({
+    Ok(Json(json!({
         "version": snapshot.version,
         "routes": snapshot.route_count(),
-        "registry": snapshot.data,
-    }))
+        "registry": redacted(&snapshot.data),
+    })))
+}
+
+/// The registry without credential material: hashes of secrets are not for display.
+fn redacted(data: &crate::registry::model::RegistryData) -> Value {
+    let mut value = serde_json::to_value(data).unwrap_or(Value::Null);
+    if let Some(credentials) = value.get_mut("credentials").and_then(Value::as_array_mut) {
+        for c in credentials {
+            for secret in ["secret_hash", "key_hash"] {
+                if let Some(obj) = c.as_object_mut()
+                    && obj.contains_key(secret)
+                {
+                    obj.insert(secret.into(), Value::String("***".into()));
+                }
+            }
+        }
+    }
+    value
 }

@@ -4,7 +4,9 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod admin;
 pub mod apply;
+pub mod audit;
 pub mod config;
 pub mod demo;
 pub mod health;

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use lgsp_adapters::simulators::{Simulator, SimulatorOptions};
 use lgsp_gateway::access::keys::SigningKeys;
 use lgsp_gateway::access::secrets;
+use lgsp_gateway::admin::{self, Role};
+use lgsp_gateway::audit::{AuditSigner, verify};
 use lgsp_gateway::config::{Config, LogFormat};
 use lgsp_gateway::server::Node;
 use lgsp_gateway::store::{Store, StoreOptions};
@@ -57,6 +59,16 @@ enum Command {
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Admin-plane accounts.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Make credentials for a system: prints the secret once and the hash to put in a registry file.
     Credential {
         /// `client-secret` or `api-key`.
@@ -100,6 +112,50 @@ enum KeysAction {
     Show,
 }
 
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check every hash chain and checkpoint signature offline; exits non-zero on any break.
+    Verify {
+        /// Configuration file naming the store.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Data directory of an embedded store (as `lgsp demo` uses it).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// An export (JSONL from `/audit/v1/export`) instead of the store.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The expected checkpoint public key (base64url); by default the key in the keys directory.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Create an admin-plane account (argon2id password).
+    CreateUser {
+        /// `province_admin`, `operator`, `auditor` or `commune_officer`.
+        #[arg(long)]
+        role: String,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Password (12+ characters); read from stdin when absent.
+        #[arg(long)]
+        password: Option<String>,
+        /// Agency code, for commune officers.
+        #[arg(long)]
+        agency: Option<String>,
+        /// Configuration file naming the store.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Data directory of an embedded store.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum CredentialKindArg {
     ClientSecret,
@@ -126,6 +182,26 @@ async fn run(cli: Cli) -> Result<()> {
             data_dir,
         } => keys(action, config, data_dir),
         Command::Credential { kind } => credential(kind),
+        Command::Audit {
+            action:
+                AuditAction::Verify {
+                    config,
+                    data_dir,
+                    file,
+                    public_key,
+                },
+        } => audit_verify(config, data_dir, file, public_key).await,
+        Command::Admin {
+            action:
+                AdminAction::CreateUser {
+                    role,
+                    username,
+                    password,
+                    agency,
+                    config,
+                    data_dir,
+                },
+        } => create_user(role, username, password, agency, config, data_dir).await,
         Command::Apply {
             file,
             config,
@@ -206,6 +282,103 @@ fn keys(action: KeysAction, config_file: Option<PathBuf>, data_dir: Option<PathB
     Ok(())
 }
 
+/// The configuration, with `--data-dir` taking precedence over the file's.
+fn config_with(config_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Config> {
+    let mut config = Config::load(config_file.as_deref())?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    Ok(config)
+}
+
+async fn open_store(config: &Config) -> Result<Store> {
+    let url = config.store_url();
+    if url.starts_with("sqlite:")
+        && !config.data_dir.join("lgsp.db").exists()
+        && config.store.url.is_empty()
+    {
+        anyhow::bail!("no store at {}", config.data_dir.join("lgsp.db").display());
+    }
+    Ok(Store::open(&url, &StoreOptions { max_connections: 2 }).await?)
+}
+
+async fn audit_verify(
+    config_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    file: Option<PathBuf>,
+    public_key: Option<String>,
+) -> Result<()> {
+    let config = config_with(config_file, data_dir)?;
+    // Pin the key this gateway signs with, unless one was given; a forger who
+    // re-signs with a key of their own is caught.
+    let expected = match public_key {
+        Some(key) => Some(key),
+        None => AuditSigner::load(&config.audit_keys_dir())
+            .ok()
+            .map(|s| s.public_key_b64().to_string()),
+    };
+    let report = match file {
+        Some(path) => {
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            );
+            verify::verify_export(reader, expected.as_deref())?
+        }
+        None => {
+            let store = open_store(&config).await?;
+            let report = verify::verify_store(&store, expected.as_deref()).await?;
+            store.close().await;
+            report
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.ok {
+        anyhow::bail!("the audit log does not verify: see the first break of each chain above");
+    }
+    if expected.is_none() {
+        eprintln!(
+            "warning: no checkpoint key was pinned (no --public-key and no key in {}); signatures were checked against the keys in the log itself",
+            config.audit_keys_dir().display()
+        );
+    }
+    Ok(())
+}
+
+async fn create_user(
+    role: String,
+    username: String,
+    password: Option<String>,
+    agency: Option<String>,
+    config_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> Result<()> {
+    let config = config_with(config_file, data_dir)?;
+    let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if config.store_url().starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let store = Store::open(&config.store_url(), &StoreOptions { max_connections: 2 }).await?;
+    let created = admin::create_user(&store, &username, role, agency.as_deref(), &password).await;
+    store.close().await;
+    created?;
+    println!(
+        "{}",
+        serde_json::json!({ "event": "account_created", "username": username, "role": role.to_string() })
+    );
+    Ok(())
+}
+
 fn credential(kind: CredentialKindArg) -> Result<()> {
     let out = match kind {
         CredentialKindArg::ClientSecret => {
@@ -273,6 +446,15 @@ async fn run_demo(
     let secrets = demo::DemoSecrets::load_or_create(&data_dir)?;
     let store = Store::open(&config.store_url(), &StoreOptions { max_connections: 2 }).await?;
     store.apply(&demo::registry(mock, &secrets)).await?;
+    for account in &secrets.accounts {
+        if store.account(&account.username).await?.is_none() {
+            let role: Role = account
+                .role
+                .parse()
+                .map_err(|e| anyhow::anyhow!("demo account role: {e}"))?;
+            admin::create_user(&store, &account.username, role, None, &account.password).await?;
+        }
+    }
     store.close().await;
 
     let node = Node::start(config).await?;

@@ -35,6 +35,9 @@ pub enum GatewayError {
     /// so that a caller cannot learn which client ids or keys exist.
     #[error("authentication failed: {0}")]
     Unauthenticated(String),
+    /// An authenticated admin-plane caller whose role may not do this; the text is safe to show.
+    #[error("{0}")]
+    Forbidden(String),
     /// The caller's address is outside its system's allow-list.
     #[error("calls from this address are not allowed for this system")]
     IpDisallowed,
@@ -64,6 +67,9 @@ pub enum GatewayError {
     /// The upstream answered outside its contract; the detail is logged only.
     #[error("upstream answer outside its contract: {0}")]
     ContractViolation(String),
+    /// The exchange's audit record could not be made durable.
+    #[error("the audit record could not be written; no answer is given without evidence")]
+    AuditUnavailable,
     /// The upstream call failed.
     #[error(transparent)]
     Upstream(#[from] AdapterError),
@@ -85,12 +91,14 @@ impl GatewayError {
             GatewayError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             GatewayError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             GatewayError::Unauthenticated(_) => ErrorCode::AuthenError,
+            GatewayError::Forbidden(_) => ErrorCode::Forbidden,
             GatewayError::IpDisallowed => ErrorCode::IpDisallowed,
             GatewayError::Denied { code, .. } => *code,
             GatewayError::RateLimited { .. } | GatewayError::LimiterUnavailable => {
                 ErrorCode::RateLimited
             }
             GatewayError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            GatewayError::AuditUnavailable => ErrorCode::AuditUnavailable,
             GatewayError::ContractViolation(_) => ErrorCode::ContractViolation,
             GatewayError::Upstream(e) => match e {
                 AdapterError::Timeout(_) => ErrorCode::UpstreamTimeout,
@@ -193,7 +201,9 @@ pub fn problem_response(error: &GatewayError, request_id: &str) -> Response {
         GatewayError::RateLimited { retry_after } | GatewayError::QuotaExceeded { retry_after } => {
             Some(*retry_after)
         }
-        GatewayError::LimiterUnavailable => Some(Duration::from_secs(1)),
+        GatewayError::LimiterUnavailable | GatewayError::AuditUnavailable => {
+            Some(Duration::from_secs(1))
+        }
         _ if code == ErrorCode::UpstreamUnavailable => Some(Duration::from_secs(5)),
         _ => None,
     };
@@ -262,6 +272,17 @@ mod tests {
         .await;
         assert_eq!((status, body["code"].as_str()), (401, Some("AUTHEN_ERROR")));
         assert!(!body.to_string().contains("motcua-x"));
+    }
+
+    #[tokio::test]
+    async fn forbidden_is_403_with_its_code() {
+        let (status, body) = body_of(GatewayError::Forbidden(
+            "the auditor role is required".into(),
+        ))
+        .await;
+        assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN")));
+        assert_eq!(body["title"], "Không có quyền thực hiện thao tác này");
+        assert_eq!(body["detail"], "the auditor role is required");
     }
 
     #[tokio::test]

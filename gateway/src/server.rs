@@ -9,6 +9,10 @@ use crate::access::AccessError;
 use crate::access::keys::SigningKeys;
 use crate::access::tls::{TlsSettings, serve_tls, server_config};
 use crate::access::tokens::{TokenIssuer, TokenVerifier};
+use crate::admin::{self, AdminState, AuditorState};
+use crate::audit::writer::{AuditWriter, WriterHandle, WriterSettings};
+use crate::audit::{AuditError, AuditSigner, SubjectKey, SubjectKind};
+use crate::config::AuditMode;
 use crate::config::{Config, RateLimitMode, RedisFailurePolicy, redact_url};
 use crate::limits::{
     LimitError, LimitMode, LimiterOptions, PriorityGate, RateLimiter, RedisFailure,
@@ -43,6 +47,9 @@ pub enum StartError {
         /// The cause.
         source: ReloadError,
     },
+    /// The audit log could not be started.
+    #[error("audit log: {0}")]
+    Audit(AuditError),
     /// Signing keys or TLS material could not be loaded.
     #[error("{0}")]
     Access(#[from] AccessError),
@@ -76,6 +83,20 @@ pub struct NodeState {
     pub issuer: Arc<TokenIssuer>,
     /// Per-source-IP guard of the token endpoint.
     pub token_guard: Arc<TokenEndpointGuard>,
+    /// The keyed hash of data subjects, for the auditor's searches.
+    pub subject_key: Arc<SubjectKey>,
+}
+
+impl AdminState for NodeState {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl AuditorState for NodeState {
+    fn subject_hash(&self, kind: &str, id: &str) -> Option<String> {
+        SubjectKind::parse(kind).map(|kind| self.subject_key.hash(kind, id))
+    }
 }
 
 /// A started gateway node.
@@ -88,6 +109,7 @@ pub struct Node {
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     follower: JoinHandle<()>,
     store: Store,
+    audit: WriterHandle,
     grace: Duration,
 }
 
@@ -142,7 +164,32 @@ impl Node {
         )
         .await?;
 
+        let signer = Arc::new(
+            AuditSigner::load_or_create(&config.audit_keys_dir()).map_err(StartError::Audit)?,
+        );
+        let subject_key = Arc::new(
+            SubjectKey::load_or_create(&config.subject_key_file()).map_err(StartError::Audit)?,
+        );
+        let chain_id = config
+            .chain_id()
+            .map_err(|e| StartError::Audit(AuditError::Io(e)))?;
+        let settings = WriterSettings {
+            batch_size: config.audit.batch_size,
+            max_wait: Duration::from_millis(config.audit.max_wait_ms),
+            queue_capacity: config.audit.queue_capacity,
+            durable: config.audit.mode == AuditMode::Durable,
+            checkpoint_every: config.audit.checkpoint_every,
+            checkpoint_interval: Duration::from_millis(config.audit.checkpoint_interval_ms),
+            ..WriterSettings::new(chain_id)
+        };
+        let (audit_writer, audit_handle) = AuditWriter::start(store.clone(), signer, settings)
+            .await
+            .map_err(StartError::Audit)?;
+
         let pipeline = Arc::new(Pipeline {
+            audit: audit_writer,
+            subject_key: subject_key.clone(),
+            hash_limit: config.audit.hash_limit_bytes,
             snapshot: snapshot.clone(),
             rest: RestAdapter::new(BreakerSettings {
                 failure_threshold: config.upstream.breaker_failures,
@@ -167,6 +214,7 @@ impl Node {
             },
         });
         let state = NodeState {
+            subject_key,
             pipeline,
             store: store.clone(),
             snapshot: snapshot.clone(),
@@ -236,6 +284,7 @@ impl Node {
             servers,
             follower,
             store,
+            audit: audit_handle,
             grace: config.shutdown_grace(),
         })
     }
@@ -253,6 +302,8 @@ impl Node {
             );
         }
         self.follower.abort();
+        // Every exchange that finished has its record queued; commit them and seal the chain.
+        self.audit.shutdown().await;
         self.store.close().await;
         tracing::info!(event = "node_stopped");
     }
@@ -294,11 +345,12 @@ async fn exchange(
     state.pipeline.clone().handle(client, request).await
 }
 
-/// The admin plane: health and the registry view; the admin API grows here.
+/// The admin plane: health, accounts, the registry view and the auditor's API.
 fn admin_plane(state: NodeState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/admin/v1/registry", axum::routing::get(health::registry))
+        .merge(admin::routes::<NodeState>())
         .with_state(state)
 }

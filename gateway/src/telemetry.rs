@@ -40,7 +40,7 @@ pub struct ExchangeFinished<'a> {
     /// The problem code, for refusals and failures.
     pub code: Option<ErrorCode>,
     /// The error behind the code, logged for operators only.
-    pub error: Option<&'a GatewayError>,
+    pub error: Option<&'a str>,
     /// Time spent in the gateway.
     pub elapsed: Duration,
 }
@@ -59,7 +59,7 @@ impl ExchangeFinished<'_> {
                 purpose = self.purpose.unwrap_or("-"),
                 status = self.status,
                 code = code.as_str(),
-                error = %error,
+                error = error,
                 elapsed_ms,
             ),
             _ => tracing::info!(
@@ -124,5 +124,21 @@ impl<T> TokenRequestFinished<'_, T> {
                 error = %error,
             ),
         }
+    }
+}
+
+/// An audit record could not be made durable; the consumer got 503 instead of data.
+#[derive(Debug)]
+pub struct AuditAppendFailed<'a> {
+    /// The exchange's request id.
+    pub request_id: &'a str,
+    /// Why.
+    pub error: &'a crate::audit::AuditError,
+}
+
+impl AuditAppendFailed<'_> {
+    /// Logs the event.
+    pub fn emit(&self) {
+        tracing::error!(event = "audit_append_failed", request_id = self.request_id, error = %self.error);
     }
 }

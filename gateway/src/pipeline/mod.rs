@@ -23,16 +23,21 @@ pub mod reuse;
 pub mod route;
 
 use crate::access::tokens::TokenVerifier;
+use crate::audit::record::{Outcome, Subject, SubjectKind};
+use crate::audit::subject::SubjectKey;
+use crate::audit::writer::AuditWriter;
 use crate::limits::{PriorityGate, RateLimiter};
 use crate::problem::GatewayError;
 use crate::registry::model::Plan;
 use crate::registry::snapshot::SnapshotHandle;
 use accept::Exchange;
+use authenticate::AuthMethod;
 use authorize::Purpose;
 use axum::body::Body;
 use axum::response::Response;
 use http::Request;
 use lgsp_adapters::rest::RestAdapter;
+use lgsp_contracts::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +63,12 @@ pub struct Pipeline {
     pub public_plan: Plan,
     /// `https` when the data listener runs TLS, for `Forwarded` and `X-Forwarded-Proto`.
     pub scheme: &'static str,
+    /// The group-commit writer of the audit log.
+    pub audit: AuditWriter,
+    /// The keyed hash for data subjects.
+    pub subject_key: Arc<SubjectKey>,
+    /// Responses up to this size are hashed into their record before they leave.
+    pub hash_limit: u64,
 }
 
 /// What the stages learned about an exchange, for the record stage.
@@ -65,17 +76,108 @@ pub struct Pipeline {
 pub struct Trail {
     /// `slug/version`, once routed.
     pub route: Option<String>,
+    /// Service slug as requested (`-` when the path named none).
+    pub service: String,
+    /// Version as requested.
+    pub version: String,
+    /// HTTP method.
+    pub method: String,
+    /// The matched operation template.
+    pub operation: Option<String>,
     /// The consumer system, once authenticated.
     pub system: Option<String>,
-    /// The stated purpose code.
+    /// Its agency code.
+    pub agency: Option<String>,
+    /// How it authenticated.
+    pub auth_method: Option<AuthMethod>,
+    /// `X-LGSP-Purpose`.
     pub purpose: Option<String>,
+    /// `X-LGSP-User`.
+    pub officer: Option<String>,
+    /// `X-LGSP-Dossier`.
+    pub dossier: Option<String>,
+    /// The data subject, keyed-hashed.
+    pub subject: Option<Subject>,
+    /// The problem code, for refusals and failures.
+    pub error_code: Option<ErrorCode>,
+    /// The error behind it, for the operator's log.
+    pub error: Option<String>,
+    /// The upstream's status when it answered with an error.
+    pub upstream_status: Option<u16>,
+}
+
+impl Trail {
+    /// What is known before any stage runs: method, the requested service and version, the purpose headers.
+    fn start(request: &Request<Body>) -> Trail {
+        let mut segments = request
+            .uri()
+            .path()
+            .strip_prefix("/api/")
+            .unwrap_or("")
+            .split('/');
+        let mut segment = || {
+            segments
+                .next()
+                .filter(|s| {
+                    !s.is_empty()
+                        && s.len() <= 64
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                })
+                .unwrap_or("-")
+                .to_string()
+        };
+        let (service, version) = (segment(), segment());
+        let purpose = Purpose::from_request(request);
+        Trail {
+            service,
+            version,
+            method: request.method().as_str().to_string(),
+            purpose: purpose.code,
+            officer: purpose.user,
+            dossier: purpose.dossier,
+            ..Trail::default()
+        }
+    }
+
+    /// Notes how the stages ended.
+    fn finish(&mut self, outcome: &Result<Response, GatewayError>) {
+        if let Err(error) = outcome {
+            self.error_code = Some(error.code());
+            self.error = Some(error.to_string());
+            if let GatewayError::Upstream(e) = error {
+                self.upstream_status = e.upstream_status();
+            }
+        }
+    }
+
+    /// Allowed, refused by a control, or failed on the way.
+    pub fn outcome(&self) -> Outcome {
+        match self.error_code {
+            None => Outcome::Allowed,
+            Some(
+                ErrorCode::ContractViolation
+                | ErrorCode::UpstreamTimeout
+                | ErrorCode::UpstreamUnavailable
+                | ErrorCode::UpstreamError
+                | ErrorCode::InternalError,
+            ) => Outcome::Failed,
+            Some(_) => Outcome::Refused,
+        }
+    }
 }
 
 impl Pipeline {
     /// Runs one data-plane request through every stage.
     pub async fn handle(self: Arc<Self>, client: SocketAddr, request: Request<Body>) -> Response {
         let (exchange, request) = accept::accept(client, request);
-        let mut trail = Trail::default();
+        if let Err(error) = accept::check_limits(&self.accept, &request) {
+            return respond::respond(&exchange, Err(error));
+        }
+        let (parts, body) = request.into_parts();
+        let (body, tally) = evidence::tally_request(body);
+        let request = Request::from_parts(parts, body);
+        let mut trail = Trail::start(&request);
         let outcome =
             match tokio::time::timeout(self.deadline, self.stages(&exchange, request, &mut trail))
                 .await
@@ -83,8 +185,17 @@ impl Pipeline {
                 Ok(outcome) => outcome,
                 Err(_) => Err(GatewayError::Deadline(self.deadline)),
             };
-        record::record(&exchange, &trail, &outcome);
-        respond::respond(&exchange, outcome)
+        trail.finish(&outcome);
+        let response = respond::respond(&exchange, outcome);
+        record::record(
+            &self.audit,
+            self.hash_limit,
+            &exchange,
+            &trail,
+            &tally,
+            response,
+        )
+        .await
     }
 
     async fn stages(
@@ -93,10 +204,11 @@ impl Pipeline {
         request: Request<Body>,
         trail: &mut Trail,
     ) -> Result<Response, GatewayError> {
-        accept::check_limits(&self.accept, &request)?;
         let snapshot = self.snapshot.current();
         let routed = route::route(&snapshot, request.method(), request.uri())?;
         trail.route = Some(routed.route.key.clone());
+        trail.operation = routed.operation.clone();
+        trail.subject = self.subject_of(&routed);
 
         let caller = authenticate::authenticate(
             &snapshot.consumers,
@@ -105,8 +217,9 @@ impl Pipeline {
             exchange.client.ip(),
         )?;
         trail.system = Some(caller.slug().to_string());
+        trail.agency = Some(caller.system.system.agency.to_string());
+        trail.auth_method = Some(caller.method);
         let purpose = Purpose::from_request(&request);
-        trail.purpose = purpose.code.clone();
         let fields = authorize::authorize(
             &snapshot.policy,
             &snapshot.consumers,
@@ -133,5 +246,21 @@ impl Pipeline {
         let mut response = minimize::minimize(&fields, response).await?;
         response.headers_mut().extend(admission.headers);
         Ok(response)
+    }
+
+    /// The data subject named in the path, keyed-hashed at once so the clear
+    /// identifier never leaves this function.
+    fn subject_of(&self, routed: &route::Routed) -> Option<Subject> {
+        routed.params.iter().find_map(|(name, value)| {
+            let kind = match name.as_str() {
+                "soDinhDanh" | "soCccd" => SubjectKind::PersonalId,
+                "maDoanhNghiep" => SubjectKind::Enterprise,
+                _ => return None,
+            };
+            Some(Subject {
+                kind,
+                hash: self.subject_key.hash(kind, value),
+            })
+        })
     }
 }

@@ -19,6 +19,8 @@ pub struct Routed {
     pub query: Option<String>,
     /// The matched operation's template, when the service declares operations.
     pub operation: Option<String>,
+    /// The operation's path parameters by name (identifiers already validated).
+    pub params: Vec<(String, String)>,
 }
 
 /// Routes a request.
@@ -50,6 +52,7 @@ pub fn route(snapshot: &Snapshot, method: &Method, uri: &Uri) -> Result<Routed, 
     }
     check_traversal(&rest)?;
 
+    let mut params = Vec::new();
     let operation = match route.match_operation(method, &rest) {
         OperationMatch::Undeclared => None,
         OperationMatch::Matched(op) => {
@@ -58,6 +61,11 @@ pub fn route(snapshot: &Snapshot, method: &Method, uri: &Uri) -> Result<Routed, 
                     GatewayError::InvalidRequest(format!("path parameter {name}: {e}"))
                 })?;
             }
+            params = op
+                .params
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect();
             Some(op.template.to_string())
         }
         OperationMatch::MethodNotOffered(offered) => {
@@ -78,6 +86,7 @@ pub fn route(snapshot: &Snapshot, method: &Method, uri: &Uri) -> Result<Routed, 
         rest,
         query: uri.query().map(str::to_string),
         operation,
+        params,
     })
 }
 

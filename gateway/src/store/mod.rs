@@ -7,8 +7,14 @@
 //! binary and applied on open.
 
 mod access;
+mod accounts;
+mod audit;
+mod audit_search;
 mod registry;
 
+pub use audit_search::{
+    AUDIT_RECORD_COLUMNS, AuditFilter, ChainPosition, RecordPosition, SubjectAccessRow,
+};
 pub use registry::ApplyReport;
 
 use std::fmt;

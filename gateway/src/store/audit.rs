@@ -1,0 +1,304 @@
+//! Audit rows: the hash-chained `audit_records` and the signed
+//! `audit_checkpoints` (schema in migration 0003).
+//!
+//! The audit writer is the only code that inserts records, one batch per
+//! transaction; everything else here reads, by `(chain, seq)` so that a walk
+//! over millions of records goes page by page along the unique index.
+//! Columns are read into the types `AuditRecord` carries (text, i64) exactly
+//! as stored, so verification hashes what the database holds.
+
+use std::sync::OnceLock;
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+use super::{Store, StoreError};
+use crate::audit::{AuditRecord, Checkpoint};
+
+/// The columns of `audit_records`, in schema order, for SELECT and INSERT.
+pub(crate) const AUDIT_RECORD_COLUMNS: &str = "id, chain, seq, recorded_at, request_id, \
+     trace_id, client_ip, system, agency, auth_method, officer, purpose, dossier, service, \
+     version, operation, method, subject_kind, subject_hash, outcome, status, error_code, \
+     upstream_status, latency_us, request_bytes, response_bytes, request_sha256, \
+     response_sha256, reuse, prev_hash, hash";
+
+/// How many columns [`AUDIT_RECORD_COLUMNS`] names, i.e. binds per row.
+const RECORD_BINDS: usize = 31;
+
+/// The columns of `audit_checkpoints`.
+const CHECKPOINT_COLUMNS: &str = "chain, seq, hash, signed_at, key_id, public_key, signature";
+
+/// Rows per multi-row INSERT, largest first. A batch is split greedily into
+/// these sizes, so only this many distinct statements exist and each stays in
+/// the connections' prepared-statement caches; 64 rows × 31 binds stays far
+/// below SQLite's and PostgreSQL's limits on bind parameters.
+const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+impl Store {
+    /// Inserts a batch of sealed records in one transaction: all or none.
+    pub async fn append_audit_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut rest = records;
+        while !rest.is_empty() {
+            let (rows, sql) = insert_statement(rest.len());
+            let (chunk, tail) = rest.split_at(rows.min(rest.len()));
+            let mut query = sqlx::query(sql);
+            for record in chunk {
+                query = bind_record(query, record);
+            }
+            query.execute(&mut *tx).await?;
+            rest = tail;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The seq and hash of the last record of `chain`, `None` for a chain not yet begun.
+    pub async fn audit_chain_head(&self, chain: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get("seq")?, row.try_get("hash")?)))
+            .transpose()
+    }
+
+    /// Every chain that has records or checkpoints, sorted.
+    pub async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
+        let mut chains: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT chain FROM audit_records \
+             UNION SELECT DISTINCT chain FROM audit_checkpoints",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        // Sorted here: PostgreSQL collations would order them differently from SQLite.
+        chains.sort();
+        Ok(chains)
+    }
+
+    /// Up to `limit` records of `chain` with seq above `after_seq`, by seq: one page of a chain walk.
+    pub async fn audit_records_after(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {AUDIT_RECORD_COLUMNS} FROM audit_records \
+             WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_record_from_row).collect()
+    }
+
+    /// Stores a checkpoint; one already stored for the same chain and seq is kept.
+    pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (chain, seq) DO NOTHING"
+        );
+        sqlx::query(&sql)
+            .bind(cp.chain.as_str())
+            .bind(cp.seq)
+            .bind(cp.hash.as_str())
+            .bind(cp.signed_at)
+            .bind(cp.key_id.as_str())
+            .bind(cp.public_key.as_str())
+            .bind(cp.signature.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` checkpoints of `chain` with seq above `after_seq`, by seq.
+    pub async fn audit_checkpoints_after(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints \
+             WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    /// The seq of the last checkpoint of `chain`, if any.
+    pub async fn audit_last_checkpoint_seq(&self, chain: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT seq FROM audit_checkpoints WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+/// The multi-row INSERT for the largest chunk size that fits `remaining`
+/// rows, with that size.
+fn insert_statement(remaining: usize) -> (usize, &'static str) {
+    static STATEMENTS: OnceLock<Vec<(usize, String)>> = OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        INSERT_CHUNKS
+            .iter()
+            .map(|&rows| (rows, insert_sql(rows)))
+            .collect()
+    });
+    statements
+        .iter()
+        .find(|(rows, _)| *rows <= remaining)
+        .or_else(|| statements.last())
+        .map_or((1, ""), |(rows, sql)| (*rows, sql.as_str()))
+}
+
+/// `INSERT INTO audit_records (…) VALUES ($1, …, $31), ($32, …), …` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO audit_records ({AUDIT_RECORD_COLUMNS}) VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..RECORD_BINDS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * RECORD_BINDS + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Binds one record's columns in [`AUDIT_RECORD_COLUMNS`] order.
+fn bind_record<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    r: &'q AuditRecord,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(r.id.as_str())
+        .bind(r.chain.as_str())
+        .bind(r.seq)
+        .bind(r.recorded_at)
+        .bind(r.request_id.as_str())
+        .bind(r.trace_id.as_str())
+        .bind(r.client_ip.as_str())
+        .bind(r.system.as_deref())
+        .bind(r.agency.as_deref())
+        .bind(r.auth_method.as_deref())
+        .bind(r.officer.as_deref())
+        .bind(r.purpose.as_deref())
+        .bind(r.dossier.as_deref())
+        .bind(r.service.as_str())
+        .bind(r.version.as_str())
+        .bind(r.operation.as_deref())
+        .bind(r.method.as_str())
+        .bind(r.subject_kind.as_deref())
+        .bind(r.subject_hash.as_deref())
+        .bind(r.outcome.as_str())
+        .bind(r.status)
+        .bind(r.error_code.as_deref())
+        .bind(r.upstream_status)
+        .bind(r.latency_us)
+        .bind(r.request_bytes)
+        .bind(r.response_bytes)
+        .bind(r.request_sha256.as_str())
+        .bind(r.response_sha256.as_str())
+        .bind(r.reuse.as_deref())
+        .bind(r.prev_hash.as_str())
+        .bind(r.hash.as_str())
+}
+
+/// A record from a row selected with [`AUDIT_RECORD_COLUMNS`].
+pub(crate) fn audit_record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: row.try_get("id")?,
+        chain: row.try_get("chain")?,
+        seq: row.try_get("seq")?,
+        recorded_at: row.try_get("recorded_at")?,
+        request_id: row.try_get("request_id")?,
+        trace_id: row.try_get("trace_id")?,
+        client_ip: row.try_get("client_ip")?,
+        system: row.try_get("system")?,
+        agency: row.try_get("agency")?,
+        auth_method: row.try_get("auth_method")?,
+        officer: row.try_get("officer")?,
+        purpose: row.try_get("purpose")?,
+        dossier: row.try_get("dossier")?,
+        service: row.try_get("service")?,
+        version: row.try_get("version")?,
+        operation: row.try_get("operation")?,
+        method: row.try_get("method")?,
+        subject_kind: row.try_get("subject_kind")?,
+        subject_hash: row.try_get("subject_hash")?,
+        outcome: row.try_get("outcome")?,
+        status: row.try_get("status")?,
+        error_code: row.try_get("error_code")?,
+        upstream_status: row.try_get("upstream_status")?,
+        latency_us: row.try_get("latency_us")?,
+        request_bytes: row.try_get("request_bytes")?,
+        response_bytes: row.try_get("response_bytes")?,
+        request_sha256: row.try_get("request_sha256")?,
+        response_sha256: row.try_get("response_sha256")?,
+        reuse: row.try_get("reuse")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// A checkpoint from a row selected with [`CHECKPOINT_COLUMNS`].
+fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        chain: row.try_get("chain")?,
+        seq: row.try_get("seq")?,
+        hash: row.try_get("hash")?,
+        signed_at: row.try_get("signed_at")?,
+        key_id: row.try_get("key_id")?,
+        public_key: row.try_get("public_key")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_statements_number_their_binds_and_split_batches() {
+        assert_eq!(
+            AUDIT_RECORD_COLUMNS.split(',').count(),
+            RECORD_BINDS,
+            "one bind per column"
+        );
+        let two = insert_sql(2);
+        assert!(two.contains("$31), ($32,"), "{two}");
+        assert!(two.ends_with("$62)"));
+        assert_eq!(insert_statement(300).0, 64);
+        assert_eq!(insert_statement(63).0, 32);
+        assert_eq!(insert_statement(1).0, 1);
+        // A batch of 100 goes as 64 + 32 + 4.
+        let mut rest = 100;
+        let mut sizes = Vec::new();
+        while rest > 0 {
+            let (rows, _) = insert_statement(rest);
+            sizes.push(rows);
+            rest -= rows;
+        }
+        assert_eq!(sizes, [64, 32, 4]);
+    }
+}
