@@ -421,10 +421,17 @@ curl -s http://{data}/api/population/v1/citizens/{personal_id} -H 'X-API-Key: {s
 curl -s http://{data}/api/population/v1/citizens/12345 -H "Authorization: Bearer $TOKEN"        # 400 INVALID_REQUEST
 curl -s http://{data}/api/land/v1/parcels/1                                                      # 404 SERVICE_NOT_FOUND
 
-# Health, the token keys, and what the node routes on:
+# Health and the token keys:
 curl -s http://{data}/readyz
 curl -s http://{data}/.well-known/jwks.json
-curl -s http://{admin}/admin/v1/registry
+
+# Every answer above carries X-LGSP-Audit-Id and X-LGSP-Request-Hash. The auditor (password in demo.json):
+AUDIT=$(curl -s http://{admin}/admin/v1/login -H 'content-type: application/json' \
+  -d '{{"username":"thanhtra","password":"{auditor_password}"}}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+curl -s "http://{admin}/audit/v1/subjects/report?subject={personal_id}" -H "Authorization: Bearer $AUDIT"
+curl -s "http://{admin}/audit/v1/records?outcome=refused" -H "Authorization: Bearer $AUDIT"
+curl -s "http://{admin}/audit/v1/export?format=jsonl" -H "Authorization: Bearer $AUDIT" > audit.jsonl
+lgsp audit verify --file audit.jsonl --data-dir <data-dir>
 
 Press Ctrl-C to stop.
 "#,
@@ -432,6 +439,7 @@ Press Ctrl-C to stop.
         csecret = first.client_secret,
         ckey = first.api_key,
         skey = second.api_key,
+        auditor_password = secrets.accounts.iter().find(|a| a.role == "auditor").map(|a| a.password.as_str()).unwrap_or("<see demo.json>"),
     )
 }
 
