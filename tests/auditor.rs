@@ -231,13 +231,16 @@ async fn run_suite(url: &str) -> String {
         .await
         .expect("open the store");
     store
-        .apply(&RegistryData {
-            agencies: vec![
-                agency("000.00.00.H29", "UBND tỉnh Hà Tây"),
-                agency("000.00.01.H29", "UBND xã An Khánh"),
-            ],
-            ..RegistryData::default()
-        })
+        .apply(
+            &RegistryData {
+                agencies: vec![
+                    agency("000.00.00.H29", "UBND tỉnh Hà Tây"),
+                    agency("000.00.01.H29", "UBND xã An Khánh"),
+                ],
+                ..RegistryData::default()
+            },
+            "cli:auditor-suite",
+        )
         .await
         .expect("seed the agencies");
     let key_dir = tempfile::tempdir().expect("audit key dir");
@@ -462,11 +465,19 @@ async fn accounts_are_created_once(store: &Store) {
         ("canbo.xa", Role::CommuneOfficer, Some("000.00.01.H29")),
         ("thanhtra.pham", Role::Auditor, None),
     ] {
-        create_user(store, username, role, agency, PASSWORD)
+        create_user(store, username, role, agency, PASSWORD, "cli:auditor-suite")
             .await
             .unwrap_or_else(|e| panic!("create {username}: {e}"));
     }
-    let duplicate = create_user(store, "thanhtra.nguyen", Role::Operator, None, PASSWORD).await;
+    let duplicate = create_user(
+        store,
+        "thanhtra.nguyen",
+        Role::Operator,
+        None,
+        PASSWORD,
+        "cli:auditor-suite",
+    )
+    .await;
     assert!(duplicate.is_err(), "a taken username is refused");
     let account = store
         .account("thanhtra.nguyen")
@@ -481,14 +492,28 @@ async fn accounts_are_created_once(store: &Store) {
     assert!(account.password_hash.starts_with("$argon2id$"));
     assert!(!account.password_hash.contains(PASSWORD));
     assert!(
-        create_user(store, "ngan", Role::Auditor, None, "short")
-            .await
-            .is_err()
+        create_user(
+            store,
+            "ngan",
+            Role::Auditor,
+            None,
+            "short",
+            "cli:auditor-suite"
+        )
+        .await
+        .is_err()
     );
     assert!(
-        create_user(store, "xa2", Role::CommuneOfficer, None, PASSWORD)
-            .await
-            .is_err(),
+        create_user(
+            store,
+            "xa2",
+            Role::CommuneOfficer,
+            None,
+            PASSWORD,
+            "cli:auditor-suite"
+        )
+        .await
+        .is_err(),
         "a commune officer names its agency"
     );
 }
@@ -657,7 +682,7 @@ async fn disabled_accounts_lose_their_sessions(plane: &Plane, store: &Store) {
     plane.get_ok("/audit/v1/records?limit=1", &token).await;
     assert!(
         store
-            .set_account_disabled("thanhtra.pham", true)
+            .set_account_disabled("thanhtra.pham", true, "admin:quantri.le")
             .await
             .expect("disable")
     );

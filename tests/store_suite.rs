@@ -4,20 +4,28 @@
 //! PostgreSQL is `LGSP_TEST_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/test`. When it cannot be reached the
 //! test fails and says how to start it, unless `LGSP_SKIP_POSTGRES=1`.
+//!
+//! Every change leaves its entry in the admin-change log; the checks follow
+//! the log along (entries per apply, before and after, redaction) and end by
+//! verifying its chain, tampering with it through SQL and restoring it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lgsp_contracts::Slug;
+use lgsp_gateway::admin::Role;
+use lgsp_gateway::audit::{AdminChange, BreakKind, verify_admin_changes, verify_store};
 use lgsp_gateway::registry::model::{
     Credential, CredentialKind, RegistryData, ServiceState, SubscriptionState,
 };
 use lgsp_gateway::store::{ApplyReport, Backend, Store, StoreError, StoreOptions};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{AnyConnection, Connection, Executor, PgConnection};
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const START_POSTGRES: &str =
     "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+/// Who the suite's changes are attributed to in the admin-change log.
+const ACTOR: &str = "cli:store-suite";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite() {
@@ -98,8 +106,10 @@ async fn schema_holds_the_store(
     let expected = [
         "_sqlx_migrations",
         "admin_accounts",
+        "admin_changes",
         "admin_sessions",
         "agencies",
+        "audit_anchors",
         "audit_checkpoints",
         "audit_records",
         "credentials",
@@ -149,6 +159,7 @@ async fn run_suite(url: &str, backend: Backend) -> i64 {
     policy_bundles_are_versioned(&store).await;
     state_changes_bump_the_version(&store).await;
     full_registry_reapply_is_unchanged(&store).await;
+    admin_changes_are_chained(&store, url).await;
     store.close().await;
 
     // Opening again runs the migrator again, which must find nothing to do,
@@ -159,6 +170,10 @@ async fn run_suite(url: &str, backend: Backend) -> i64 {
     reopened.ping().await.expect("ping after reopen");
     diacritics_survive(&reopened).await;
     access_survives(&reopened).await;
+    let log_report = verify_admin_changes(&reopened)
+        .await
+        .expect("verify the log");
+    assert_eq!(log_report.first_break, None, "{log_report:?}");
     let version = reopened.registry_version().await.expect("version");
     reopened.close().await;
     version
@@ -245,6 +260,62 @@ fn set(list: &[String]) -> BTreeSet<String> {
     list.iter().cloned().collect()
 }
 
+/// The JSON definition of every entity of a file, by its label.
+fn definitions(data: &RegistryData) -> BTreeMap<String, Value> {
+    fn add<T: serde::Serialize>(found: &mut BTreeMap<String, Value>, label: String, entity: &T) {
+        found.insert(label, serde_json::to_value(entity).expect("serialize"));
+    }
+    let mut found = BTreeMap::new();
+    for a in &data.agencies {
+        add(&mut found, format!("agency {}", a.code), a);
+    }
+    for s in &data.systems {
+        add(&mut found, format!("system {}", s.slug), s);
+    }
+    for s in &data.services {
+        add(&mut found, format!("service {}/{}", s.slug, s.version), s);
+    }
+    for c in &data.credentials {
+        add(&mut found, format!("credential {}", c.id), c);
+    }
+    for s in &data.subscriptions {
+        add(
+            &mut found,
+            format!("subscription {}/{}", s.system, s.service),
+            s,
+        );
+    }
+    if let Some(p) = &data.policy {
+        add(&mut found, format!("policy {}", p.version), p);
+    }
+    found
+}
+
+/// The admin-change entries after `seq`, in order.
+async fn log_after(store: &Store, seq: i64) -> Vec<AdminChange> {
+    store
+        .admin_changes(seq, 100_000)
+        .await
+        .expect("read the admin-change log")
+}
+
+/// The whole admin-change log.
+async fn log(store: &Store) -> Vec<AdminChange> {
+    log_after(store, 0).await
+}
+
+/// The seq of the last admin-change entry, 0 for none.
+async fn log_head(store: &Store) -> i64 {
+    log(store).await.last().map_or(0, |entry| entry.seq)
+}
+
+/// A `before` or `after` column, parsed.
+fn parsed(column: &Option<String>) -> Option<Value> {
+    column
+        .as_deref()
+        .map(|text| serde_json::from_str(text).expect("the log holds JSON"))
+}
+
 async fn empty_registry_is_version_zero(store: &Store) {
     assert_eq!(store.registry_version().await.expect("version"), 0);
     let (version, data) = store.load_registry().await.expect("load");
@@ -252,7 +323,7 @@ async fn empty_registry_is_version_zero(store: &Store) {
     assert_eq!(data, RegistryData::default());
 
     let report = store
-        .apply(&RegistryData::default())
+        .apply(&RegistryData::default(), ACTOR)
         .await
         .expect("apply nothing");
     assert_eq!(
@@ -260,11 +331,12 @@ async fn empty_registry_is_version_zero(store: &Store) {
         ApplyReport::default(),
         "applying nothing changes nothing"
     );
+    assert!(log(store).await.is_empty(), "and logs nothing");
 }
 
 async fn apply_creates_then_reapply_is_unchanged(store: &Store) {
     let file = province();
-    let report = store.apply(&file).await.expect("first apply");
+    let report = store.apply(&file, ACTOR).await.expect("first apply");
     assert_eq!(set(&report.created), labels(&file));
     assert!(report.created.contains(&"agency 000.00.00.H29".to_string()));
     assert!(report.created.contains(&"system motcua-xa-a".to_string()));
@@ -278,6 +350,26 @@ async fn apply_creates_then_reapply_is_unchanged(store: &Store) {
         "{report:?}"
     );
     assert_eq!(report.version, 1);
+
+    // One entry per created entity: nothing before, the definition after.
+    let entries = log(store).await;
+    assert_eq!(entries.len(), report.created.len());
+    let declared = definitions(&file);
+    for (index, entry) in entries.iter().enumerate() {
+        assert_eq!(entry.seq, index as i64 + 1);
+        assert_eq!(
+            (entry.actor.as_str(), entry.action.as_str()),
+            (ACTOR, "create")
+        );
+        assert_eq!(entry.before, None, "{entry:?}");
+        assert_eq!(
+            parsed(&entry.after).as_ref(),
+            declared.get(&entry.entity),
+            "{entry:?}"
+        );
+    }
+    let logged: BTreeSet<String> = entries.iter().map(|e| e.entity.clone()).collect();
+    assert_eq!(logged, labels(&file));
 
     let (version, loaded) = store.load_registry().await.expect("load");
     assert_eq!(version, 1);
@@ -302,7 +394,7 @@ async fn apply_creates_then_reapply_is_unchanged(store: &Store) {
         "services sort by slug, then version"
     );
 
-    let again = store.apply(&file).await.expect("re-apply");
+    let again = store.apply(&file, ACTOR).await.expect("re-apply");
     assert!(
         again.created.is_empty() && again.updated.is_empty(),
         "{again:?}"
@@ -310,9 +402,16 @@ async fn apply_creates_then_reapply_is_unchanged(store: &Store) {
     assert_eq!(set(&again.unchanged), labels(&file));
     assert_eq!(again.version, 1, "an idempotent apply keeps the version");
     assert_eq!(store.registry_version().await.expect("version"), 1);
+    assert_eq!(
+        log_head(store).await,
+        entries.len() as i64,
+        "an unchanged apply logs nothing"
+    );
 }
 
 async fn update_bumps_the_version_once(store: &Store) {
+    let head = log_head(store).await;
+    let original = definitions(&province());
     let mut file = province();
     for service in &mut file.services {
         if service.slug.as_str() == "population" && service.version == "v1" {
@@ -321,11 +420,29 @@ async fn update_bumps_the_version_once(store: &Store) {
             service.upstream.timeout_ms = Some(2500);
         }
     }
-    let report = store.apply(&file).await.expect("apply an update");
+    let report = store.apply(&file, ACTOR).await.expect("apply an update");
     assert_eq!(report.updated, ["service population/v1"]);
     assert!(report.created.is_empty(), "{report:?}");
     assert_eq!(report.unchanged.len(), labels(&file).len() - 1);
     assert_eq!(report.version, 2, "one apply, one bump");
+
+    // One entry, holding the definition before and after.
+    let entries = log_after(store, head).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert_eq!(
+        (entry.action.as_str(), entry.entity.as_str()),
+        ("update", "service population/v1")
+    );
+    assert_eq!(
+        parsed(&entry.before).as_ref(),
+        original.get("service population/v1")
+    );
+    assert_eq!(
+        parsed(&entry.after).as_ref(),
+        definitions(&file).get("service population/v1")
+    );
+    assert!(entry.changed_at > 0 && entry.prev_hash != entry.hash);
 
     let (version, loaded) = store.load_registry().await.expect("load");
     assert_eq!(version, 2);
@@ -341,6 +458,7 @@ async fn update_bumps_the_version_once(store: &Store) {
 
 async fn invalid_references_write_nothing(store: &Store) {
     let before = store.load_registry().await.expect("load before");
+    let head = log_head(store).await;
     // Each file also declares a valid new agency, which must not be written either.
     let cases = [
         (
@@ -370,7 +488,7 @@ async fn invalid_references_write_nothing(store: &Store) {
             Some(agencies) => agencies.push(valid),
             None => file["agencies"] = json!([valid]),
         }
-        match store.apply(&registry(file)).await {
+        match store.apply(&registry(file), ACTOR).await {
             Err(StoreError::Invalid { what, detail }) => {
                 assert_eq!(what, entity);
                 assert!(detail.contains(missing), "{detail}");
@@ -384,6 +502,7 @@ async fn invalid_references_write_nothing(store: &Store) {
         }
         let after = store.load_registry().await.expect("load after");
         assert_eq!(after, before, "a refused apply writes nothing");
+        assert_eq!(log_head(store).await, head, "and logs nothing");
     }
 }
 
@@ -392,7 +511,10 @@ async fn undeclared_entities_are_left_alone(store: &Store) {
     let file = registry(json!({
         "agencies": [{ "code": "000.00.03.H29", "name": "Sở Y tế", "parent": "000.00.00.H29" }]
     }));
-    let report = store.apply(&file).await.expect("apply a partial file");
+    let report = store
+        .apply(&file, ACTOR)
+        .await
+        .expect("apply a partial file");
     assert_eq!(report.created, ["agency 000.00.03.H29"]);
     assert!(
         report.updated.is_empty() && report.unchanged.is_empty(),
@@ -419,7 +541,7 @@ async fn concurrent_applies_keep_every_bump(store: &Store) {
                         "parent": "000.00.00.H29"
                     }]
                 }));
-                store.apply(&file).await
+                store.apply(&file, ACTOR).await
             })
         })
         .collect();
@@ -559,7 +681,8 @@ const CEDAR: &str = "permit (principal, action, resource) when { context.approve
 /// names `needle`, leaks none of `secrets`, and that nothing was written.
 async fn refused(store: &Store, file: &RegistryData, entity: &str, needle: &str, secrets: &[&str]) {
     let before = store.load_registry().await.expect("load before");
-    match store.apply(file).await {
+    let head = log_head(store).await;
+    match store.apply(file, ACTOR).await {
         Err(StoreError::Invalid { what, detail }) => {
             assert_eq!(what, entity, "{detail}");
             assert!(detail.contains(needle), "{detail:?} should name {needle:?}");
@@ -572,12 +695,13 @@ async fn refused(store: &Store, file: &RegistryData, entity: &str, needle: &str,
     }
     let after = store.load_registry().await.expect("load after");
     assert_eq!(after, before, "a refused apply writes nothing");
+    assert_eq!(log_head(store).await, head, "and logs nothing");
 }
 
 async fn credentials_round_trip(store: &Store) {
     let before = store.registry_version().await.expect("version");
     let file = credentials();
-    let report = store.apply(&file).await.expect("apply credentials");
+    let report = store.apply(&file, ACTOR).await.expect("apply credentials");
     assert_eq!(set(&report.created), labels(&file));
     assert!(
         report
@@ -597,7 +721,10 @@ async fn credentials_round_trip(store: &Store) {
     assert_eq!(oauth.kind, client_secret("motcua-xa-a", SECRET_HASH));
     assert!(loaded.credentials[0].revoked && !oauth.revoked);
 
-    let again = store.apply(&file).await.expect("re-apply credentials");
+    let again = store
+        .apply(&file, ACTOR)
+        .await
+        .expect("re-apply credentials");
     assert_eq!(set(&again.unchanged), labels(&file));
     assert_eq!(again.version, before + 1);
 }
@@ -628,7 +755,7 @@ async fn shared_lookups_are_refused(store: &Store) {
         }))
         .agencies;
         refused(store, &file, "credential intruder", holder, &secrets).await;
-        let detail = match store.apply(&file).await {
+        let detail = match store.apply(&file, ACTOR).await {
             Err(StoreError::Invalid { detail, .. }) => detail,
             other => panic!("expected Invalid, got {other:?}"),
         };
@@ -671,7 +798,7 @@ async fn lookups_may_move_between_credentials(store: &Store) {
         api_key(hex('b')),
         false,
     ));
-    let report = store.apply(&file).await.expect("add a second key");
+    let report = store.apply(&file, ACTOR).await.expect("add a second key");
     assert_eq!(report.created, ["credential dvc-tinh-key"]);
 
     // Two stored credentials exchange their key hashes in one apply.
@@ -687,7 +814,24 @@ async fn lookups_may_move_between_credentials(store: &Store) {
     };
     let mut swapped = file.clone();
     swap(&mut swapped);
-    let report = store.apply(&swapped).await.expect("swap two key hashes");
+    let head = log_head(store).await;
+    let report = store
+        .apply(&swapped, ACTOR)
+        .await
+        .expect("swap two key hashes");
+    // Only the hashes changed; redacted, both sides read the same, so the
+    // entry says that a secret changed.
+    let entries = log_after(store, head).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for entry in &entries {
+        let (before, after) = (parsed(&entry.before), parsed(&entry.after));
+        let (before, after) = (before.expect("before"), after.expect("after"));
+        assert_eq!(
+            (before["key_hash"].as_str(), after["key_hash"].as_str()),
+            (Some("***"), Some("***"))
+        );
+        assert_eq!(after["secret_changed"], json!(true), "{entry:?}");
+    }
     assert_eq!(
         set(&report.updated),
         set(&[
@@ -698,7 +842,7 @@ async fn lookups_may_move_between_credentials(store: &Store) {
     assert_eq!(report.version, before + 2);
 
     // And back, so that later checks find the first assignment.
-    let report = store.apply(&file).await.expect("swap back");
+    let report = store.apply(&file, ACTOR).await.expect("swap back");
     assert_eq!(report.updated.len(), 2, "{report:?}");
     let (_, loaded) = store.load_registry().await.expect("load");
     let key = loaded
@@ -712,7 +856,10 @@ async fn lookups_may_move_between_credentials(store: &Store) {
 async fn subscriptions_round_trip(store: &Store) {
     let before = store.registry_version().await.expect("version");
     let file = subscriptions();
-    let report = store.apply(&file).await.expect("apply subscriptions");
+    let report = store
+        .apply(&file, ACTOR)
+        .await
+        .expect("apply subscriptions");
     assert_eq!(set(&report.created), labels(&file));
     assert!(
         report
@@ -746,7 +893,10 @@ async fn subscriptions_round_trip(store: &Store) {
     assert_eq!(defaulted.state, SubscriptionState::Requested);
     assert!(defaulted.purposes.is_empty());
 
-    let again = store.apply(&file).await.expect("re-apply subscriptions");
+    let again = store
+        .apply(&file, ACTOR)
+        .await
+        .expect("re-apply subscriptions");
     assert_eq!(set(&again.unchanged), labels(&file));
     assert_eq!(again.version, before + 1);
 
@@ -754,10 +904,16 @@ async fn subscriptions_round_trip(store: &Store) {
     changed.subscriptions[1]
         .purposes
         .push("chung-thuc".to_string());
-    let report = store.apply(&changed).await.expect("update a subscription");
+    let report = store
+        .apply(&changed, ACTOR)
+        .await
+        .expect("update a subscription");
     assert_eq!(report.updated, ["subscription dvc-tinh/civil-status"]);
     assert_eq!(report.version, before + 2);
-    store.apply(&file).await.expect("restore the subscription");
+    store
+        .apply(&file, ACTOR)
+        .await
+        .expect("restore the subscription");
 }
 
 async fn invalid_subscriptions_are_refused(store: &Store) {
@@ -820,7 +976,7 @@ async fn invalid_subscriptions_are_refused(store: &Store) {
         "subscriptions": [{ "system": "hcc-huyen", "service": "land" }]
     }));
     let report = store
-        .apply(&file)
+        .apply(&file, ACTOR)
         .await
         .expect("references within the file");
     assert_eq!(report.created.len(), 3, "{report:?}");
@@ -831,13 +987,16 @@ async fn policy_bundles_are_versioned(store: &Store) {
     assert_eq!(loaded.policy, None, "no policy until one is applied");
 
     let first = policy("2026-01-01.1", CEDAR);
-    let report = store.apply(&first).await.expect("apply a policy");
+    let report = store.apply(&first, ACTOR).await.expect("apply a policy");
     assert_eq!(report.created, ["policy 2026-01-01.1"]);
     assert_eq!(report.version, before + 1);
     let (_, loaded) = store.load_registry().await.expect("load");
     assert_eq!(loaded.policy, first.policy, "the applied bundle is active");
 
-    let again = store.apply(&first).await.expect("re-apply the policy");
+    let again = store
+        .apply(&first, ACTOR)
+        .await
+        .expect("re-apply the policy");
     assert_eq!(again.unchanged, ["policy 2026-01-01.1"]);
     assert!(again.created.is_empty() && again.updated.is_empty());
     assert_eq!(again.version, before + 1);
@@ -846,22 +1005,41 @@ async fn policy_bundles_are_versioned(store: &Store) {
     refused(store, &tampered, "policy 2026-01-01.1", "immutable", &[]).await;
 
     let second = policy("2026-02-01.1", "forbid (principal, action, resource);");
-    let report = store.apply(&second).await.expect("apply a new version");
+    let report = store
+        .apply(&second, ACTOR)
+        .await
+        .expect("apply a new version");
     assert_eq!(report.created, ["policy 2026-02-01.1"]);
     assert_eq!(report.version, before + 2);
     let (_, loaded) = store.load_registry().await.expect("load");
     assert_eq!(loaded.policy, second.policy, "the new version is active");
 
-    // Declaring a stored older version again rolls back to it.
-    let report = store.apply(&first).await.expect("roll back");
+    // Declaring a stored older version again rolls back to it, which the
+    // log shows as a switch of the bundle in force.
+    let head = log_head(store).await;
+    let report = store.apply(&first, ACTOR).await.expect("roll back");
     assert_eq!(report.updated, ["policy 2026-01-01.1"]);
+    let entries = log_after(store, head).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (
+            entries[0].action.as_str(),
+            entries[0].before.as_deref(),
+            entries[0].after.as_deref()
+        ),
+        (
+            "activate",
+            Some(r#"{"active_policy":"2026-02-01.1"}"#),
+            Some(r#"{"active_policy":"2026-01-01.1"}"#)
+        )
+    );
     assert_eq!(report.version, before + 3);
     let (_, loaded) = store.load_registry().await.expect("load");
     assert_eq!(loaded.policy, first.policy);
 
     // A file without a policy leaves the active one alone.
     let report = store
-        .apply(&RegistryData::default())
+        .apply(&RegistryData::default(), ACTOR)
         .await
         .expect("apply nothing");
     assert_eq!(report.version, before + 3);
@@ -871,8 +1049,14 @@ async fn policy_bundles_are_versioned(store: &Store) {
 
 async fn state_changes_bump_the_version(store: &Store) {
     let before = store.registry_version().await.expect("version");
+    let head = log_head(store).await;
     let found = store
-        .set_subscription_state("dvc-tinh", "civil-status", SubscriptionState::Approved)
+        .set_subscription_state(
+            "dvc-tinh",
+            "civil-status",
+            SubscriptionState::Approved,
+            ACTOR,
+        )
         .await
         .expect("approve");
     assert!(found);
@@ -884,23 +1068,38 @@ async fn state_changes_bump_the_version(store: &Store) {
         .find(|s| s.system.as_str() == "dvc-tinh" && s.service.as_str() == "civil-status")
         .expect("dvc-tinh/civil-status is loaded");
     assert_eq!(subscription.state, SubscriptionState::Approved);
+    let entries = log_after(store, head).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].action.as_str(), entries[0].entity.as_str()),
+        ("set_state", "subscription dvc-tinh/civil-status")
+    );
+    let (before_state, after_state) = (parsed(&entries[0].before), parsed(&entries[0].after));
+    assert_eq!(before_state.expect("before")["state"], json!("requested"));
+    assert_eq!(after_state.expect("after")["state"], json!("approved"));
 
     let same = store
-        .set_subscription_state("dvc-tinh", "civil-status", SubscriptionState::Approved)
+        .set_subscription_state(
+            "dvc-tinh",
+            "civil-status",
+            SubscriptionState::Approved,
+            ACTOR,
+        )
         .await
         .expect("approve again");
     assert!(same);
     assert_eq!(store.registry_version().await.expect("version"), before + 1);
     let missing = store
-        .set_subscription_state("dvc-tinh", "land", SubscriptionState::Approved)
+        .set_subscription_state("dvc-tinh", "land", SubscriptionState::Approved, ACTOR)
         .await
         .expect("approve a missing subscription");
     assert!(!missing);
     assert_eq!(store.registry_version().await.expect("version"), before + 1);
+    assert_eq!(log_head(store).await, head + 1, "no change, no entry");
 
     assert!(
         store
-            .revoke_credential("motcua-xa-a-key")
+            .revoke_credential("motcua-xa-a-key", ACTOR)
             .await
             .expect("revoke")
     );
@@ -912,24 +1111,39 @@ async fn state_changes_bump_the_version(store: &Store) {
         .find(|c| c.id.as_str() == "motcua-xa-a-key")
         .expect("motcua-xa-a-key is loaded");
     assert!(key.revoked);
+    let entries = log_after(store, head + 1).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].action.as_str(), entries[0].entity.as_str()),
+        ("revoke", "credential motcua-xa-a-key")
+    );
+    let (before_key, after_key) = (parsed(&entries[0].before), parsed(&entries[0].after));
+    let (before_key, after_key) = (before_key.expect("before"), after_key.expect("after"));
+    assert_eq!(
+        (before_key["revoked"].clone(), after_key["revoked"].clone()),
+        (json!(false), json!(true))
+    );
+    assert_eq!(after_key["key_hash"], json!("***"));
+    assert!(after_key.get("secret_changed").is_none(), "{after_key}");
     assert!(
         store
-            .revoke_credential("motcua-xa-a-key")
+            .revoke_credential("motcua-xa-a-key", ACTOR)
             .await
             .expect("revoke again")
     );
     assert!(
         !store
-            .revoke_credential("nobody")
+            .revoke_credential("nobody", ACTOR)
             .await
             .expect("revoke a missing credential")
     );
     assert_eq!(store.registry_version().await.expect("version"), before + 2);
+    assert_eq!(log_head(store).await, head + 2, "no change, no entry");
 
     // Applying the file again restores what it declares, in one bump.
     let mut file = credentials();
     file.subscriptions = subscriptions().subscriptions;
-    let report = store.apply(&file).await.expect("re-apply the file");
+    let report = store.apply(&file, ACTOR).await.expect("re-apply the file");
     assert_eq!(
         set(&report.updated),
         set(&[
@@ -959,14 +1173,17 @@ fn full_registry() -> RegistryData {
 async fn full_registry_reapply_is_unchanged(store: &Store) {
     let before = store.registry_version().await.expect("version");
     let file = full_registry();
-    let report = store.apply(&file).await.expect("apply the full registry");
+    let report = store
+        .apply(&file, ACTOR)
+        .await
+        .expect("apply the full registry");
     assert!(
         report.created.is_empty() && report.updated.is_empty(),
         "{report:?}"
     );
     assert_eq!(set(&report.unchanged), labels(&file));
     assert_eq!(report.version, before);
-    let again = store.apply(&file).await.expect("apply it again");
+    let again = store.apply(&file, ACTOR).await.expect("apply it again");
     assert_eq!(again, report);
 }
 
@@ -983,4 +1200,211 @@ async fn access_survives(store: &Store) {
         );
     }
     assert_eq!(loaded.policy, file.policy);
+}
+
+/// The argon2id PHC string of a made-up account password.
+const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YWNjb3VudHNhbHQ$YWNjb3VudGhhc2hoYXNo";
+
+async fn admin_changes_are_chained(store: &Store, url: &str) {
+    // Accounts: created, disabled, enabled; one entry each, no password hash.
+    let head = log_head(store).await;
+    let admin = "admin:quantri";
+    store
+        .create_account("thanhtra", Role::Auditor, None, PASSWORD_HASH, admin)
+        .await
+        .expect("create an account");
+    let entries = log_after(store, head).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let created = &entries[0];
+    assert_eq!(
+        (
+            created.actor.as_str(),
+            created.action.as_str(),
+            created.entity.as_str()
+        ),
+        (admin, "create_account", "account thanhtra")
+    );
+    assert_eq!(created.before, None);
+    let after = parsed(&created.after).expect("after");
+    assert_eq!(
+        (&after["role"], &after["disabled"]),
+        (&json!("auditor"), &json!(false))
+    );
+    assert!(after.get("password_hash").is_none(), "{after}");
+    let duplicate = store
+        .create_account("thanhtra", Role::Operator, None, PASSWORD_HASH, admin)
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Invalid { .. })),
+        "{duplicate:?}"
+    );
+    for (username, disabled, found) in [
+        ("thanhtra", true, true),
+        ("thanhtra", true, true),
+        ("nobody", true, false),
+        ("thanhtra", false, true),
+    ] {
+        let exists = store
+            .set_account_disabled(username, disabled, admin)
+            .await
+            .expect("set disabled");
+        assert_eq!(exists, found, "{username}");
+    }
+    let entries = log_after(store, head + 1).await;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["disable_account", "enable_account"],
+        "{entries:?}"
+    );
+    let disabled =
+        |column: &Option<String>| parsed(column).expect("both sides")["disabled"].clone();
+    assert_eq!(
+        (disabled(&entries[0].before), disabled(&entries[0].after)),
+        (json!(false), json!(true))
+    );
+
+    // A change nobody can be named for is refused, and nothing is written.
+    let head = log_head(store).await;
+    let file = registry(json!({ "agencies": [{ "code": "000.00.53.H29", "name": "Xã Vô Danh" }] }));
+    match store.apply(&file, " ").await {
+        Err(StoreError::Invalid { what, .. }) => assert_eq!(what, "actor"),
+        other => panic!("an empty actor should be refused, got {other:?}"),
+    }
+    let (_, loaded) = store.load_registry().await.expect("load");
+    assert!(
+        loaded
+            .agencies
+            .iter()
+            .all(|a| a.code.as_str() != "000.00.53.H29")
+    );
+    assert_eq!(log_head(store).await, head);
+
+    // No secret reaches the log, though many were written, swapped and revoked.
+    let entries = log(store).await;
+    let secrets = [
+        SECRET_HASH.to_string(),
+        hex('a'),
+        hex('b'),
+        PASSWORD_HASH.to_string(),
+    ];
+    for entry in &entries {
+        for text in [&entry.before, &entry.after].into_iter().flatten() {
+            for secret in &secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "seq {} leaks a secret: {text}",
+                    entry.seq
+                );
+            }
+        }
+    }
+    let oauth = entries
+        .iter()
+        .find(|e| e.entity == "credential motcua-xa-a-oauth")
+        .and_then(|e| parsed(&e.after))
+        .expect("the OAuth credential is logged");
+    assert_eq!(oauth["secret_hash"], json!("***"));
+    assert_eq!(
+        oauth["client_id"],
+        json!("motcua-xa-a"),
+        "only secrets are redacted"
+    );
+
+    // The chain verifies, concurrent applies included, alone and in verify_store.
+    let report = verify_admin_changes(store).await.expect("verify");
+    assert_eq!(report.first_break, None, "{report:?}");
+    let count = entries.len() as i64;
+    assert_eq!((report.records, report.head_seq), (count as u64, count));
+    let all = verify_store(store, None).await.expect("verify the store");
+    assert!(all.ok, "{all:?}");
+    let chain = all
+        .chains
+        .iter()
+        .find(|chain| chain.chain == "admin-changes")
+        .expect("verify_store reports the admin-change chain");
+    assert_eq!(chain, &report);
+
+    // Tampering through SQL, behind the store's back: an edited entry...
+    sqlx::any::install_default_drivers();
+    let mut raw = AnyConnection::connect(url).await.expect("raw connection");
+    let target = entries[entries.len() / 2].clone();
+    sqlx::query("UPDATE admin_changes SET after = $1 WHERE seq = $2")
+        .bind(r#"{"forged":true}"#.to_string())
+        .bind(target.seq)
+        .execute(&mut raw)
+        .await
+        .expect("edit an entry");
+    let found = verify_admin_changes(store).await.expect("verify");
+    let edited = found.first_break.expect("an edited entry breaks the chain");
+    assert_eq!(
+        (edited.kind, edited.seq, edited.record_id),
+        (
+            BreakKind::EditedRecord,
+            target.seq,
+            Some(format!("admin-change-{}", target.seq))
+        )
+    );
+    assert!(
+        !verify_store(store, None)
+            .await
+            .expect("verify the store")
+            .ok
+    );
+    sqlx::query("UPDATE admin_changes SET after = $1 WHERE seq = $2")
+        .bind(target.after.clone())
+        .bind(target.seq)
+        .execute(&mut raw)
+        .await
+        .expect("restore the entry");
+    assert_eq!(
+        verify_admin_changes(store)
+            .await
+            .expect("verify")
+            .first_break,
+        None
+    );
+
+    // ...and a deleted one, put back afterwards exactly as it was.
+    sqlx::query("DELETE FROM admin_changes WHERE seq = $1")
+        .bind(target.seq)
+        .execute(&mut raw)
+        .await
+        .expect("delete an entry");
+    let found = verify_admin_changes(store).await.expect("verify");
+    let missing = found.first_break.expect("a deleted entry breaks the chain");
+    assert_eq!(
+        (missing.kind, missing.seq, missing.record_id),
+        (
+            BreakKind::MissingRecord,
+            target.seq,
+            Some(format!("admin-change-{}", target.seq + 1))
+        )
+    );
+    assert!(
+        !verify_store(store, None)
+            .await
+            .expect("verify the store")
+            .ok
+    );
+    sqlx::query(
+        "INSERT INTO admin_changes \
+         (seq, changed_at, actor, action, entity, before, after, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(target.seq)
+    .bind(target.changed_at)
+    .bind(target.actor.clone())
+    .bind(target.action.clone())
+    .bind(target.entity.clone())
+    .bind(target.before.clone())
+    .bind(target.after.clone())
+    .bind(target.prev_hash.clone())
+    .bind(target.hash.clone())
+    .execute(&mut raw)
+    .await
+    .expect("put the entry back");
+    raw.close().await.expect("close the raw connection");
+    let restored = verify_admin_changes(store).await.expect("verify");
+    assert_eq!(restored, report, "the restored chain verifies as before");
 }

@@ -81,6 +81,35 @@ pub struct AuditConfig {
     /// Responses up to this size are hashed into the record before they leave;
     /// larger ones (by `Content-Length`) stream and are recorded as `streamed`.
     pub hash_limit_bytes: u64,
+    /// Where committed records are streamed for a SIEM: `off`, `file` or `syslog`.
+    pub siem: SiemMode,
+    /// The JSON-lines file the SIEM feed appends to, for `siem = "file"`.
+    pub siem_file: PathBuf,
+    /// The collector, `host:port`, for `siem = "syslog"` (RFC 5424 over TCP).
+    pub siem_syslog: String,
+    /// Records waiting for the SIEM sink before further ones are skipped for
+    /// the feed (never for the store).
+    pub siem_queue_capacity: usize,
+    /// Days a record stays in the store before it is archived and pruned;
+    /// 0 keeps records forever. Fractions are allowed (0.5 is twelve hours).
+    pub retention_days: f64,
+    /// Where expired records are archived; `<data_dir>/audit-archive` when empty.
+    pub archive_dir: PathBuf,
+    /// How often retention looks for expired records, in milliseconds.
+    pub retention_check_interval_ms: u64,
+}
+
+/// Where the SIEM feed of committed audit records goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiemMode {
+    /// No feed.
+    #[default]
+    Off,
+    /// JSON lines appended to `siem_file`.
+    File,
+    /// RFC 5424 syslog over TCP to `siem_syslog`.
+    Syslog,
 }
 
 /// Whether a response waits for its audit record to be durable.
@@ -106,6 +135,13 @@ impl Default for AuditConfig {
             checkpoint_interval_ms: 10_000,
             subject_key_file: PathBuf::new(),
             hash_limit_bytes: 1024 * 1024,
+            siem: SiemMode::Off,
+            siem_file: PathBuf::new(),
+            siem_syslog: String::new(),
+            siem_queue_capacity: 8192,
+            retention_days: 0.0,
+            archive_dir: PathBuf::new(),
+            retention_check_interval_ms: 3_600_000,
         }
     }
 }
@@ -504,10 +540,52 @@ impl Config {
                 "must be greater than 0".into(),
             );
         }
+        if audit.chain_id == "admin-changes" {
+            return invalid(
+                "audit.chain_id",
+                "\"admin-changes\" is the name of the admin-change log's chain; choose another"
+                    .into(),
+            );
+        }
         if !audit.chain_id.is_empty() && lgsp_contracts::Slug::parse(&audit.chain_id).is_err() {
             return invalid(
                 "audit.chain_id",
                 "must be a slug (a-z, 0-9, '-', '_')".into(),
+            );
+        }
+        if audit.siem == SiemMode::File && audit.siem_file.as_os_str().is_empty() {
+            return invalid(
+                "audit.siem_file",
+                "must name the file to append to when audit.siem = \"file\"".into(),
+            );
+        }
+        if audit.siem == SiemMode::Syslog && !is_host_port(&audit.siem_syslog) {
+            return invalid(
+                "audit.siem_syslog",
+                format!(
+                    "must be host:port of the collector when audit.siem = \"syslog\", got {:?}",
+                    audit.siem_syslog
+                ),
+            );
+        }
+        if audit.siem_queue_capacity == 0 {
+            return invalid("audit.siem_queue_capacity", "must be at least 1".into());
+        }
+        if !(audit.retention_days.is_finite()
+            && (0.0..=MAX_RETENTION_DAYS).contains(&audit.retention_days))
+        {
+            return invalid(
+                "audit.retention_days",
+                format!(
+                    "must be a number of days from 0 (keep forever) to {MAX_RETENTION_DAYS}, got {}",
+                    audit.retention_days
+                ),
+            );
+        }
+        if audit.retention_check_interval_ms == 0 {
+            return invalid(
+                "audit.retention_check_interval_ms",
+                "must be greater than 0".into(),
             );
         }
         if self.upstream.breaker_failures == 0 {
@@ -555,6 +633,21 @@ impl Config {
         }
     }
 
+    /// How long records stay in the store before retention archives them; zero keeps them forever.
+    pub fn audit_retention(&self) -> Duration {
+        // Validation bounds the days, so the conversion cannot overflow.
+        Duration::try_from_secs_f64(self.audit.retention_days * 86_400.0).unwrap_or(Duration::ZERO)
+    }
+
+    /// Where retention writes archive files.
+    pub fn audit_archive_dir(&self) -> PathBuf {
+        if self.audit.archive_dir.as_os_str().is_empty() {
+            self.data_dir.join("audit-archive")
+        } else {
+            self.audit.archive_dir.clone()
+        }
+    }
+
     /// This node's audit chain id: configured, or kept in `<data_dir>/node-id`.
     pub fn chain_id(&self) -> std::io::Result<String> {
         if !self.audit.chain_id.is_empty() {
@@ -577,6 +670,16 @@ impl Config {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.limits.shutdown_grace_ms)
     }
+}
+
+/// The longest retention `audit.retention_days` accepts: a century.
+const MAX_RETENTION_DAYS: f64 = 36_500.0;
+
+/// Whether `address` is `host:port` with a non-empty host and a port from 1 to 65535.
+fn is_host_port(address: &str) -> bool {
+    address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// Hides a password in a database URL before it is shown.
@@ -619,6 +722,75 @@ mod tests {
     #[test]
     fn defaults_validate() {
         Config::default().validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn audit_siem_and_retention_keys_are_checked() {
+        let with = |edit: fn(&mut AuditConfig)| {
+            let mut c = Config::default();
+            edit(&mut c.audit);
+            c.validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(with(|a| a.siem = SiemMode::File).contains("audit.siem_file"));
+        assert!(with(|a| a.siem = SiemMode::Syslog).contains("audit.siem_syslog"));
+        assert!(
+            with(|a| {
+                a.siem = SiemMode::Syslog;
+                a.siem_syslog = "siem.example:65536".into();
+            })
+            .contains("audit.siem_syslog")
+        );
+        assert_eq!(
+            with(|a| {
+                a.siem = SiemMode::Syslog;
+                a.siem_syslog = "siem.example:6514".into();
+            }),
+            ""
+        );
+        assert!(with(|a| a.siem_queue_capacity = 0).contains("audit.siem_queue_capacity"));
+        for days in [-1.0, f64::NAN, f64::INFINITY, 1e9] {
+            let mut c = Config::default();
+            c.audit.retention_days = days;
+            let msg = c.validate().expect_err("bad retention").to_string();
+            assert!(msg.contains("audit.retention_days"), "{msg}");
+        }
+        assert!(
+            with(|a| a.retention_check_interval_ms = 0)
+                .contains("audit.retention_check_interval_ms")
+        );
+
+        let mut c = Config::default();
+        assert_eq!(
+            c.audit_retention(),
+            Duration::ZERO,
+            "kept forever by default"
+        );
+        c.audit.retention_days = 0.5;
+        assert_eq!(c.audit_retention(), Duration::from_secs(43_200));
+        assert_eq!(c.audit_archive_dir(), c.data_dir.join("audit-archive"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn retention_days_take_whole_numbers_and_fractions() {
+        figment::Jail::expect_with(|jail| {
+            let file = jail.directory().join("lgsp.toml");
+            std::fs::write(
+                &file,
+                "[audit]\nretention_days = 30\nsiem = \"file\"\nsiem_file = \"siem.jsonl\"\n",
+            )
+            .map_err(|e| e.to_string())?;
+            let config = Config::load(Some(&file)).map_err(|e| e.to_string())?;
+            assert_eq!(config.audit.retention_days, 30.0);
+            assert_eq!(config.audit.siem, SiemMode::File);
+            jail.set_env("LGSP_AUDIT__RETENTION_DAYS", "0.25");
+            let config = Config::load(Some(&file)).map_err(|e| e.to_string())?;
+            assert_eq!(config.audit_retention(), Duration::from_secs(21_600));
+            Ok(())
+        });
     }
 
     #[test]

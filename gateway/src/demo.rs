@@ -439,7 +439,12 @@ Press Ctrl-C to stop.
         csecret = first.client_secret,
         ckey = first.api_key,
         skey = second.api_key,
-        auditor_password = secrets.accounts.iter().find(|a| a.role == "auditor").map(|a| a.password.as_str()).unwrap_or("<see demo.json>"),
+        auditor_password = secrets
+            .accounts
+            .iter()
+            .find(|a| a.role == "auditor")
+            .map(|a| a.password.as_str())
+            .unwrap_or("<see demo.json>"),
     )
 }
 

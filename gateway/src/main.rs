@@ -251,11 +251,26 @@ async fn apply_file(
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
     }
     let store = Store::open(&url, &StoreOptions { max_connections: 2 }).await?;
-    let report = store.apply(&desired).await?;
+    let report = store.apply(&desired, &cli_actor()).await?;
     store.close().await;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
+
+/// Who the admin-change log names for a change made from the command line:
+/// `cli:` and the login name from `USER` or `LOGNAME`. The variables are the
+/// caller's word, not proof; the log's value is the record of what changed.
+fn cli_actor() -> String {
+    let user = ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_string());
+    format!("cli:{user}")
+}
+
+/// Who the admin-change log names for what `lgsp demo` sets up.
+const DEMO_ACTOR: &str = "demo";
 
 fn keys(action: KeysAction, config_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
     let mut config = Config::load(config_file.as_deref())?;
@@ -369,7 +384,15 @@ async fn create_user(
         std::fs::create_dir_all(&config.data_dir)?;
     }
     let store = Store::open(&config.store_url(), &StoreOptions { max_connections: 2 }).await?;
-    let created = admin::create_user(&store, &username, role, agency.as_deref(), &password).await;
+    let created = admin::create_user(
+        &store,
+        &username,
+        role,
+        agency.as_deref(),
+        &password,
+        &cli_actor(),
+    )
+    .await;
     store.close().await;
     created?;
     println!(
@@ -445,14 +468,24 @@ async fn run_demo(
 
     let secrets = demo::DemoSecrets::load_or_create(&data_dir)?;
     let store = Store::open(&config.store_url(), &StoreOptions { max_connections: 2 }).await?;
-    store.apply(&demo::registry(mock, &secrets)).await?;
+    store
+        .apply(&demo::registry(mock, &secrets), DEMO_ACTOR)
+        .await?;
     for account in &secrets.accounts {
         if store.account(&account.username).await?.is_none() {
             let role: Role = account
                 .role
                 .parse()
                 .map_err(|e| anyhow::anyhow!("demo account role: {e}"))?;
-            admin::create_user(&store, &account.username, role, None, &account.password).await?;
+            admin::create_user(
+                &store,
+                &account.username,
+                role,
+                None,
+                &account.password,
+                DEMO_ACTOR,
+            )
+            .await?;
         }
     }
     store.close().await;

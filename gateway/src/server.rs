@@ -11,8 +11,11 @@ use crate::access::tls::{TlsSettings, serve_tls, server_config};
 use crate::access::tokens::{TokenIssuer, TokenVerifier};
 use crate::admin::{self, AdminState, AuditorState};
 use crate::audit::writer::{AuditWriter, WriterHandle, WriterSettings};
-use crate::audit::{AuditError, AuditSigner, SubjectKey, SubjectKind};
-use crate::config::AuditMode;
+use crate::audit::{
+    AuditError, AuditSigner, RetentionHandle, RetentionSettings, SiemHandle, SiemSettings,
+    SiemSink, SubjectKey, SubjectKind, start_retention, start_siem,
+};
+use crate::config::{AuditMode, SiemMode};
 use crate::config::{Config, RateLimitMode, RedisFailurePolicy, redact_url};
 use crate::limits::{
     LimitError, LimitMode, LimiterOptions, PriorityGate, RateLimiter, RedisFailure,
@@ -85,6 +88,8 @@ pub struct NodeState {
     pub token_guard: Arc<TokenEndpointGuard>,
     /// The keyed hash of data subjects, for the auditor's searches.
     pub subject_key: Arc<SubjectKey>,
+    /// The audit checkpoint key (base64url), pinned by the verification status.
+    pub audit_public_key: Arc<str>,
 }
 
 impl AdminState for NodeState {
@@ -96,6 +101,10 @@ impl AdminState for NodeState {
 impl AuditorState for NodeState {
     fn subject_hash(&self, kind: &str, id: &str) -> Option<String> {
         SubjectKind::parse(kind).map(|kind| self.subject_key.hash(kind, id))
+    }
+
+    fn audit_public_key(&self) -> Option<String> {
+        Some(self.audit_public_key.to_string())
     }
 }
 
@@ -110,6 +119,8 @@ pub struct Node {
     follower: JoinHandle<()>,
     store: Store,
     audit: WriterHandle,
+    siem: Option<SiemHandle>,
+    retention: Option<RetentionHandle>,
     grace: Duration,
 }
 
@@ -182,9 +193,36 @@ impl Node {
             checkpoint_interval: Duration::from_millis(config.audit.checkpoint_interval_ms),
             ..WriterSettings::new(chain_id)
         };
-        let (audit_writer, audit_handle) = AuditWriter::start(store.clone(), signer, settings)
-            .await
-            .map_err(StartError::Audit)?;
+        let siem_sink = match config.audit.siem {
+            SiemMode::Off => None,
+            SiemMode::File => Some(SiemSink::File(config.audit.siem_file.clone())),
+            SiemMode::Syslog => Some(SiemSink::Syslog(config.audit.siem_syslog.clone())),
+        };
+        let (siem_publisher, siem) = match siem_sink {
+            Some(sink) => {
+                let (publisher, handle) = start_siem(SiemSettings {
+                    sink,
+                    queue_capacity: config.audit.siem_queue_capacity,
+                })
+                .map_err(StartError::Audit)?;
+                (Some(publisher), Some(handle))
+            }
+            None => (None, None),
+        };
+        let audit_public_key: Arc<str> = Arc::from(signer.public_key_b64());
+        let (audit_writer, audit_handle) =
+            AuditWriter::start_with_feed(store.clone(), signer, settings, siem_publisher)
+                .await
+                .map_err(StartError::Audit)?;
+        let retention = start_retention(
+            store.clone(),
+            RetentionSettings {
+                retention: config.audit_retention(),
+                check_interval: Duration::from_millis(config.audit.retention_check_interval_ms),
+                public_key: Some(audit_public_key.to_string()),
+                ..RetentionSettings::new(config.audit_archive_dir())
+            },
+        );
 
         let pipeline = Arc::new(Pipeline {
             audit: audit_writer,
@@ -215,6 +253,7 @@ impl Node {
         });
         let state = NodeState {
             subject_key,
+            audit_public_key,
             pipeline,
             store: store.clone(),
             snapshot: snapshot.clone(),
@@ -285,6 +324,8 @@ impl Node {
             follower,
             store,
             audit: audit_handle,
+            siem,
+            retention,
             grace: config.shutdown_grace(),
         })
     }
@@ -302,8 +343,15 @@ impl Node {
             );
         }
         self.follower.abort();
+        if let Some(retention) = self.retention {
+            retention.shutdown().await;
+        }
         // Every exchange that finished has its record queued; commit them and seal the chain.
         self.audit.shutdown().await;
+        // After the writer, which publishes its last records to the feed.
+        if let Some(siem) = self.siem {
+            siem.shutdown().await;
+        }
         self.store.close().await;
         tracing::info!(event = "node_stopped");
     }

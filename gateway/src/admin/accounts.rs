@@ -116,13 +116,15 @@ impl fmt::Debug for Account {
 ///
 /// A commune officer must name its agency (an agency code such as
 /// `000.00.00.H29`); the other roles must not. The password must have at
-/// least [`MIN_PASSWORD_CHARS`] characters.
+/// least [`MIN_PASSWORD_CHARS`] characters. The creation is logged in the
+/// admin-change log as made by `actor`, e.g. `cli:root`.
 pub async fn create_user(
     store: &Store,
     username: &str,
     role: Role,
     agency: Option<&str>,
     password: &str,
+    actor: &str,
 ) -> Result<(), AdminError> {
     check_username(username)?;
     match (role, agency) {
@@ -158,7 +160,7 @@ pub async fn create_user(
         .map_err(|e| AdminError::Internal(format!("password hashing task failed: {e}")))?
         .map_err(|e| AdminError::Internal(format!("password hashing failed: {e}")))?;
     store
-        .create_account(username, role, agency, &hash)
+        .create_account(username, role, agency, &hash, actor)
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Invalid { detail, .. } => AdminError::InvalidRequest(detail),

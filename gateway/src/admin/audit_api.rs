@@ -1,5 +1,6 @@
-//! The auditor API under `/audit/v1` (issue 4, item 5): search, the record by
-//! id, the per-citizen access report, streaming export and the checkpoints.
+//! The auditor API under `/audit/v1` (issue 4, items 5 and 6): search, the
+//! record by id, the per-citizen access report, streaming export, the
+//! checkpoints, the admin-change log and the verification status.
 //!
 //! Read-only, and for the auditor role only. A province admin is refused too,
 //! on purpose: separation of duties keeps those who change the registry and
@@ -12,13 +13,15 @@
 //! never echoed. Every answer carries `Cache-Control: no-store`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::request::Parts;
@@ -31,7 +34,10 @@ use super::accounts::Role;
 use super::auth::{AdminCaller, AdminState, require};
 use super::error::AdminError;
 use super::timestamps::{VIETNAM_OFFSET_MINUTES, format_rfc3339, format_vietnamese, parse_time};
-use crate::audit::{AuditRecord, Checkpoint, write_checkpoint_line, write_record_line};
+use crate::audit::{
+    Anchor, AuditRecord, Checkpoint, verify_store, write_anchor_line, write_checkpoint_line,
+    write_record_line,
+};
 use crate::store::{
     AUDIT_RECORD_COLUMNS, AuditFilter, ChainPosition, RecordPosition, Store, StoreError,
     SubjectAccessRow,
@@ -51,6 +57,8 @@ pub const SUBJECT_PERSONAL_ID: &str = "personal_id";
 pub const SUBJECT_ENTERPRISE: &str = "enterprise";
 /// The outcomes a record can have.
 const OUTCOMES: [&str; 3] = ["allowed", "refused", "failed"];
+/// How long a verification result is served before the store is walked again.
+pub const VERIFICATION_CACHE: Duration = Duration::from_secs(60);
 
 /// What the auditor API needs from the node's state, beyond the store.
 pub trait AuditorState: AdminState {
@@ -58,6 +66,12 @@ pub trait AuditorState: AdminState {
     /// stores the data subject `id` of `kind` (`personal_id` or
     /// `enterprise`); `None` when the node has no subject key.
     fn subject_hash(&self, kind: &str, id: &str) -> Option<String>;
+
+    /// The node's audit public key (base64url), pinned when the verification
+    /// status walks the log; `None` trusts each chain's first checkpoint key.
+    fn audit_public_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The routes of the auditor API, all under `/audit/v1`, for auditors only.
@@ -68,6 +82,11 @@ pub fn audit_routes<S: AuditorState>() -> Router<S> {
         .route("/audit/v1/subjects/report", get(subject_report::<S>))
         .route("/audit/v1/export", get(export::<S>))
         .route("/audit/v1/checkpoints", get(checkpoints::<S>))
+        .route(
+            "/audit/v1/verification",
+            get(verification::<S>).layer(Extension(Arc::new(VerificationCache::default()))),
+        )
+        .route("/audit/v1/admin-changes", get(admin_changes::<S>))
         .layer(axum::middleware::map_response(no_store))
 }
 
@@ -523,6 +542,94 @@ async fn checkpoints<S: AuditorState>(
     })))
 }
 
+/// `GET /audit/v1/admin-changes?after=&limit=`: entries of the admin-change
+/// log with seq above `after` (0 when absent), oldest first.
+///
+/// Each entry carries every column as stored (`before` and `after` are JSON
+/// text, secrets redacted), so a client can recompute its hash and links.
+/// `next_after` is the seq to pass as `after` for the next page, `null` on
+/// the last one.
+async fn admin_changes<S: AuditorState>(
+    State(state): State<S>,
+    auditor: Auditor,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, AdminError> {
+    let mut params = Params::read(query, &["after", "limit"])?;
+    log_query(&auditor, "admin_changes", &params.names());
+    let after = match params.text("after")? {
+        None => 0,
+        Some(value) => value
+            .parse::<i64>()
+            .ok()
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(|| {
+                AdminError::InvalidRequest(
+                    "after must be a whole number from 0: the seq of the last entry read".into(),
+                )
+            })?,
+    };
+    let limit = params.limit()?;
+    let changes = state.store().admin_changes(after, i64::from(limit)).await?;
+    let full_page = u64::try_from(changes.len()).is_ok_and(|rows| rows >= u64::from(limit));
+    let next_after = changes.last().filter(|_| full_page).map(|last| last.seq);
+    Ok(Json(json!({
+        "changes": changes,
+        "next_after": next_after,
+    })))
+}
+
+/// The last verification status, shared by the auditors of one router.
+#[derive(Debug, Default)]
+struct VerificationCache {
+    /// When it was computed, and the answer. The lock is held while the
+    /// store is walked, so concurrent requests wait for one walk.
+    last: tokio::sync::Mutex<Option<(Instant, Value)>>,
+}
+
+/// `GET /audit/v1/verification`: every chain verified as `lgsp audit verify`
+/// does (pinning the node's audit key), with `checked_at`; the result is
+/// reused for [`VERIFICATION_CACHE`] so that auditors cannot hammer the store.
+async fn verification<S: AuditorState>(
+    State(state): State<S>,
+    auditor: Auditor,
+    Extension(cache): Extension<Arc<VerificationCache>>,
+) -> Result<Json<Value>, AdminError> {
+    log_query(&auditor, "verification", "");
+    let mut last = cache.last.lock().await;
+    if let Some((at, body)) = last.as_ref()
+        && at.elapsed() < VERIFICATION_CACHE
+    {
+        return Ok(Json(body.clone()));
+    }
+    let public_key = state.audit_public_key();
+    let report = verify_store(state.store(), public_key.as_deref())
+        .await
+        .map_err(|e| AdminError::Internal(format!("verifying the audit log: {e}")))?;
+    let checked_at = crate::audit::now_millis();
+    let breaks = report
+        .chains
+        .iter()
+        .filter(|chain| chain.first_break.is_some())
+        .count();
+    tracing::info!(
+        event = "audit_verification_run",
+        username = %auditor.0.username,
+        ok = report.ok,
+        chains = report.chains.len(),
+        breaks,
+    );
+    let body = json!({
+        "ok": report.ok,
+        "chains": report.chains,
+        "checked_at": checked_at,
+        "checked_at_time": format_rfc3339(checked_at, VIETNAM_OFFSET_MINUTES),
+        "public_key": public_key,
+        "cache_seconds": VERIFICATION_CACHE.as_secs(),
+    });
+    *last = Some((Instant::now(), body.clone()));
+    Ok(Json(body))
+}
+
 /// The formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExportFormat {
@@ -539,8 +646,10 @@ enum ExportFormat {
 /// is `{"type":"record", …every column…}`, and each checkpoint that signs an
 /// exported record follows that record as `{"type":"checkpoint", …every
 /// column…}` (the placement `lgsp audit verify --file` expects), so an
-/// unfiltered export verifies offline. CSV carries the records only, with a
-/// header row.
+/// unfiltered export verifies offline. A chain whose oldest records were
+/// archived by retention starts with `{"type":"anchor", …}` and the
+/// checkpoint signing it, which the first record left links to. CSV carries
+/// the records only, with a header row.
 async fn export<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
@@ -657,7 +766,8 @@ impl Export {
                     let chunk = match self.format {
                         ExportFormat::Jsonl => {
                             let checkpoints = self.checkpoints_of(&page).await?;
-                            encode_jsonl(&page, checkpoints)?
+                            let anchors = self.anchors_of(&page).await?;
+                            encode_jsonl(&page, checkpoints, anchors)?
                         }
                         ExportFormat::Csv => encode_csv(&page),
                     };
@@ -696,12 +806,46 @@ impl Export {
         }
         Ok(found)
     }
+
+    /// The anchors that records of `page` resume from, by (chain, anchor
+    /// seq), each with the checkpoints signing it: one query per chain in
+    /// the page, and one more per anchor found (at most one per chain).
+    async fn anchors_of(
+        &self,
+        page: &[AuditRecord],
+    ) -> Result<BTreeMap<(String, i64), (Anchor, Vec<Checkpoint>)>, StoreError> {
+        let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for record in page {
+            spans
+                .entry(record.chain.as_str())
+                .and_modify(|span| span.1 = record.seq)
+                .or_insert((record.seq, record.seq));
+        }
+        let mut found = BTreeMap::new();
+        for (chain, (first, last)) in spans {
+            for anchor in self
+                .store
+                .audit_anchors_between(chain, first - 1, last - 1)
+                .await?
+            {
+                let signing = self
+                    .store
+                    .audit_checkpoints_between(chain, anchor.seq, anchor.seq)
+                    .await?;
+                found.insert((anchor.chain.clone(), anchor.seq), (anchor, signing));
+            }
+        }
+        Ok(found)
+    }
 }
 
-/// One page of records as JSON lines, each followed by the checkpoints that sign it.
+/// One page of records as JSON lines, each followed by the checkpoints that
+/// sign it, and the first record after an archived prefix preceded by the
+/// anchor it resumes from and the checkpoint signing that anchor.
 fn encode_jsonl(
     page: &[AuditRecord],
     mut checkpoints: BTreeMap<(String, i64), Vec<Checkpoint>>,
+    mut anchors: BTreeMap<(String, i64), (Anchor, Vec<Checkpoint>)>,
 ) -> Result<Bytes, StoreError> {
     let mut buffer = Vec::with_capacity(page.len() * 768);
     let encoding_failed = |e: std::io::Error| StoreError::Corrupt {
@@ -709,6 +853,12 @@ fn encode_jsonl(
         detail: e.to_string(),
     };
     for record in page {
+        if let Some((anchor, signing)) = anchors.remove(&(record.chain.clone(), record.seq - 1)) {
+            write_anchor_line(&mut buffer, &anchor).map_err(encoding_failed)?;
+            for checkpoint in &signing {
+                write_checkpoint_line(&mut buffer, checkpoint).map_err(encoding_failed)?;
+            }
+        }
         write_record_line(&mut buffer, record).map_err(encoding_failed)?;
         let signing = checkpoints
             .remove(&(record.chain.clone(), record.seq))
@@ -802,6 +952,107 @@ fn push_csv_field(buffer: &mut Vec<u8>, field: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::auth::session_token_hash;
+    use crate::registry::model::RegistryData;
+    use crate::store::StoreOptions;
+    use tower::ServiceExt as _;
+
+    /// A node state over an in-memory store, without a subject key.
+    #[derive(Clone)]
+    struct TestState(Store);
+
+    impl AdminState for TestState {
+        fn store(&self) -> &Store {
+            &self.0
+        }
+    }
+
+    impl AuditorState for TestState {
+        fn subject_hash(&self, _kind: &str, _id: &str) -> Option<String> {
+            None
+        }
+    }
+
+    /// Status and JSON body of a GET with the session token `token`.
+    async fn get(app: &Router, uri: &str, token: &str) -> (u16, Value) {
+        let request = http::Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn auditors_page_through_the_admin_change_log() {
+        let store = Store::open("sqlite::memory:", &StoreOptions::default())
+            .await
+            .expect("open");
+        // Each account is a logged change too: two entries, then three agencies.
+        for (username, role) in [
+            ("thanhtra", Role::Auditor),
+            ("quantri", Role::ProvinceAdmin),
+        ] {
+            store
+                .create_account(username, role, None, "$argon2id$not-a-hash", "cli:test")
+                .await
+                .expect("account");
+            store
+                .create_session(&session_token_hash(username), username, i64::MAX)
+                .await
+                .expect("session");
+        }
+        let data: RegistryData = serde_json::from_value(json!({ "agencies": [
+            { "code": "000.00.00.H29", "name": "UBND tỉnh" },
+            { "code": "000.00.01.H29", "name": "Sở Tư pháp", "parent": "000.00.00.H29" },
+            { "code": "000.00.02.H29", "name": "Sở Y tế", "parent": "000.00.00.H29" }
+        ]}))
+        .expect("registry");
+        store.apply(&data, "admin:quantri").await.expect("apply");
+        let app = audit_routes::<TestState>().with_state(TestState(store));
+
+        let (status, page) = get(&app, "/audit/v1/admin-changes?limit=3", "thanhtra").await;
+        assert_eq!(status, 200, "{page}");
+        let seqs: Vec<i64> = page["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .filter_map(|change| change["seq"].as_i64())
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(page["changes"][0]["action"], json!("create_account"));
+        assert_eq!(page["next_after"], json!(3));
+
+        let (status, page) = get(&app, "/audit/v1/admin-changes?after=3", "thanhtra").await;
+        assert_eq!(status, 200, "{page}");
+        let last = &page["changes"][1];
+        assert_eq!(
+            (&last["seq"], &last["actor"], &last["entity"]),
+            (
+                &json!(5),
+                &json!("admin:quantri"),
+                &json!("agency 000.00.02.H29")
+            )
+        );
+        assert_eq!(page["next_after"], Value::Null, "the last page");
+
+        for bad in ["after=-1", "after=x", "limit=0", "since=1"] {
+            let (status, _) =
+                get(&app, &format!("/audit/v1/admin-changes?{bad}"), "thanhtra").await;
+            assert_eq!(status, 400, "{bad}");
+        }
+        let (status, _) = get(&app, "/audit/v1/admin-changes", "quantri").await;
+        assert_eq!(
+            status, 403,
+            "a province admin does not review its own changes"
+        );
+        let (status, _) = get(&app, "/audit/v1/admin-changes", "nobody").await;
+        assert_eq!(status, 401);
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_tampering() {

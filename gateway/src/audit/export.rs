@@ -1,13 +1,16 @@
 //! The JSONL export format that [`super::verify_export`] reads: one JSON
-//! object per line, `{"type":"record", …every AuditRecord column…}` or
-//! `{"type":"checkpoint", …every Checkpoint field…}`.
+//! object per line, `{"type":"record", …every AuditRecord column…}`,
+//! `{"type":"checkpoint", …every Checkpoint field…}` or
+//! `{"type":"anchor", …every Anchor field…}`.
 //!
 //! Within a chain, records come in seq order and each checkpoint comes
 //! before the records after the one it signs (right after its record, in
-//! what [`export_store`] writes). Chains may follow one another or
-//! interleave. Anything that writes an export (the auditor API, archives)
-//! goes through [`write_record_line`] and [`write_checkpoint_line`], so
-//! every export verifies with the same code.
+//! what [`export_store`] writes). A chain whose oldest records retention has
+//! archived starts with its anchor (the last archived seq and hash) and the
+//! checkpoint that signs it. Chains may follow one another or interleave.
+//! Anything that writes an export (the auditor API, archives, the SIEM feed)
+//! goes through [`write_record_line`], [`write_checkpoint_line`] and
+//! [`write_anchor_line`], so every export verifies with the same code.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -17,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::AuditError;
 use super::checkpoint::Checkpoint;
 use super::record::AuditRecord;
+use super::retention::Anchor;
 use crate::store::Store;
 
 /// Records or checkpoints read from the store per query.
@@ -30,6 +34,8 @@ pub enum ExportLine {
     Record(Box<AuditRecord>),
     /// A checkpoint.
     Checkpoint(Checkpoint),
+    /// Where a chain resumes after its archived prefix.
+    Anchor(Anchor),
 }
 
 /// The same lines, borrowed, so writing never clones a record.
@@ -40,6 +46,8 @@ enum ExportLineRef<'a> {
     Record(&'a AuditRecord),
     /// A checkpoint.
     Checkpoint(&'a Checkpoint),
+    /// An anchor.
+    Anchor(&'a Anchor),
 }
 
 /// Writes a record as one export line, newline included.
@@ -50,6 +58,11 @@ pub fn write_record_line(out: &mut impl Write, record: &AuditRecord) -> std::io:
 /// Writes a checkpoint as one export line, newline included.
 pub fn write_checkpoint_line(out: &mut impl Write, cp: &Checkpoint) -> std::io::Result<()> {
     write_line(out, &ExportLineRef::Checkpoint(cp))
+}
+
+/// Writes an anchor as one export line, newline included.
+pub fn write_anchor_line(out: &mut impl Write, anchor: &Anchor) -> std::io::Result<()> {
+    write_line(out, &ExportLineRef::Anchor(anchor))
 }
 
 /// One compact JSON object and a newline.
@@ -67,6 +80,8 @@ pub struct ExportSummary {
     pub records: u64,
     /// Checkpoint lines written.
     pub checkpoints: u64,
+    /// Anchor lines written: chains that start after an archived prefix.
+    pub anchors: u64,
 }
 
 /// Writes every chain in the store to `out` in the export format, chain after chain.
@@ -88,6 +103,10 @@ pub async fn export_store(
                     write_checkpoint_line(out, cp)?;
                     summary.checkpoints += 1;
                 }
+                ExportLine::Anchor(anchor) => {
+                    write_anchor_line(out, anchor)?;
+                    summary.anchors += 1;
+                }
             }
         }
     }
@@ -95,8 +114,9 @@ pub async fn export_store(
     Ok(summary)
 }
 
-/// Reads one chain from the store in export order, page by page: records
-/// by seq, each checkpoint before the first record above its seq.
+/// Reads one chain from the store in export order, page by page: its last
+/// anchor if retention archived a prefix, then records by seq, each
+/// checkpoint before the first record above its seq.
 ///
 /// The chain's bounds are read when it is opened, the last checkpoint first:
 /// the writer commits a record before checkpointing it, so every checkpoint
@@ -108,6 +128,10 @@ pub(super) struct StoreChainReader<'s> {
     store: &'s Store,
     /// The chain.
     chain: &'s str,
+    /// The chain's last anchor when opened, until handed out.
+    anchor: Option<Anchor>,
+    /// The seq of that anchor, 0 for none: kept after it is handed out.
+    anchor_seq: i64,
     /// The head seq when opened; later records are left out.
     head: i64,
     /// The last checkpoint's seq when opened; later checkpoints are left out.
@@ -132,6 +156,10 @@ impl<'s> StoreChainReader<'s> {
         store: &'s Store,
         chain: &'s str,
     ) -> Result<StoreChainReader<'s>, AuditError> {
+        // The anchor first: retention inserts it in the transaction that
+        // deletes the records it replaces, so the records read next begin
+        // after it, unless retention ran again in between (see `anchor_seq`).
+        let anchor = store.audit_last_anchor(chain).await?;
         let checkpoint_bound = store.audit_last_checkpoint_seq(chain).await?.unwrap_or(0);
         let head = store
             .audit_chain_head(chain)
@@ -140,6 +168,8 @@ impl<'s> StoreChainReader<'s> {
         Ok(StoreChainReader {
             store,
             chain,
+            anchor_seq: anchor.as_ref().map_or(0, |anchor| anchor.seq),
+            anchor,
             head,
             checkpoint_bound,
             records_after: 0,
@@ -151,8 +181,16 @@ impl<'s> StoreChainReader<'s> {
         })
     }
 
+    /// The seq of the anchor the chain was read from, 0 for none.
+    pub(super) fn anchor_seq(&self) -> i64 {
+        self.anchor_seq
+    }
+
     /// The next line of the chain, `None` at its end.
     pub(super) async fn next(&mut self) -> Result<Option<ExportLine>, AuditError> {
+        if let Some(anchor) = self.anchor.take() {
+            return Ok(Some(ExportLine::Anchor(anchor)));
+        }
         if self.records.is_empty() && !self.records_done {
             let page = self
                 .store

@@ -12,19 +12,38 @@
 //! [`verify_store`] and [`verify_export`] walk each chain offline and report
 //! the first edited, deleted, inserted or reordered record and any forged or
 //! dangling checkpoint; [`export`] writes the JSONL format they read.
+//!
+//! Committed records can be streamed to a SIEM ([`siem`]) without ever
+//! holding up the writer, and expired records are archived to verified,
+//! chained export files before they leave the store ([`retention`]), which
+//! leaves an [`Anchor`] the remaining chain verifies from.
+//!
+//! Changes to the registry and the admin accounts go to a chain of their own,
+//! the admin-change log ([`admin_changes`]), written by the store in the same
+//! transaction as each change and verified by [`verify_store`] with the rest.
 
+pub mod admin_changes;
 pub mod checkpoint;
 pub mod export;
 pub mod record;
+pub mod retention;
+pub mod siem;
 pub mod subject;
 pub mod verify;
 pub mod writer;
 
+pub use admin_changes::{AdminAction, AdminChange, NewAdminChange, verify_admin_changes};
 pub use checkpoint::{AuditSigner, Checkpoint, VerifyError, verify_checkpoint};
 pub use export::{
-    ExportLine, ExportSummary, export_store, write_checkpoint_line, write_record_line,
+    ExportLine, ExportSummary, export_store, write_anchor_line, write_checkpoint_line,
+    write_record_line,
 };
 pub use record::{AuditRecord, NewRecord, Outcome, Subject, SubjectKind};
+pub use retention::{
+    Anchor, Archived, RetentionHandle, RetentionSettings, archive_chain, archive_expired,
+    start_retention,
+};
+pub use siem::{SiemHandle, SiemPublisher, SiemSettings, SiemSink, start_siem};
 pub use subject::SubjectKey;
 pub use verify::{Break, BreakKind, ChainReport, VerifyReport, verify_export, verify_store};
 pub use writer::{Appended, AuditWriter, WriterHandle, WriterSettings};
@@ -68,6 +87,14 @@ pub enum AuditError {
     Export {
         /// The 1-based line number.
         line: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An archive file cannot be trusted or placed, so retention keeps the records.
+    #[error("audit archive {path}: {detail}")]
+    Archive {
+        /// The archive file.
+        path: PathBuf,
         /// What is wrong with it.
         detail: String,
     },

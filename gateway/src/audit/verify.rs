@@ -8,6 +8,13 @@
 //! name a record that exists with that hash. The first break of each chain is
 //! reported with its seq and record id; after it the chain is only counted.
 //!
+//! A chain whose oldest records retention archived starts from its anchor
+//! (seq N, hash H) instead of seq 0 and the genesis hash: a checkpoint must
+//! sign H at seq N, and the first remaining record must be seq N + 1 and link
+//! to H. An anchor that is unsigned or not linked to is a break; so is an
+//! anchor in the middle of a walk (archive files read one after another)
+//! that does not name the head reached so far.
+//!
 //! Records are streamed page by page (store) or line by line (export); only
 //! checkpoints ahead of the walk are held in memory.
 //!
@@ -21,16 +28,19 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
+use super::admin_changes::verify_admin_changes;
 use super::checkpoint::{Checkpoint, verify_checkpoint};
 use super::export::{ExportLine, StoreChainReader};
 use super::record::AuditRecord;
+use super::retention::Anchor;
 use super::{AuditError, GENESIS_HASH};
 use crate::store::Store;
 
 /// The outcome of verifying every chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
-    /// One report per chain, sorted by chain id.
+    /// One report per chain, sorted by chain id; from the store, the
+    /// admin-change chain follows the exchange chains.
     pub chains: Vec<ChainReport>,
     /// Whether no chain has a break.
     pub ok: bool,
@@ -45,8 +55,10 @@ pub struct ChainReport {
     pub records: u64,
     /// Checkpoints read.
     pub checkpoints: u64,
-    /// The highest seq read (0 for none).
+    /// The highest seq read (0 for none; the anchor's seq when only it was read).
     pub head_seq: i64,
+    /// The seq of the anchor the chain resumes from: records up to it are archived.
+    pub anchor_seq: Option<i64>,
     /// The first break found, by seq.
     pub first_break: Option<Break>,
 }
@@ -83,6 +95,9 @@ pub enum BreakKind {
     CheckpointMismatch,
     /// A checkpoint signs a record beyond the last one: the tail was cut.
     TruncatedTail,
+    /// The anchor the chain resumes from is unsigned, not linked to by the
+    /// first remaining record, or does not follow the records before it.
+    AnchorMismatch,
 }
 
 impl VerifyReport {
@@ -93,22 +108,43 @@ impl VerifyReport {
     }
 }
 
-/// Verifies every chain in the store; `expected_public_key` (base64url) pins the checkpoint key.
+/// Walks of a chain retried when retention archived part of it meanwhile.
+const STORE_WALK_ATTEMPTS: u32 = 3;
+
+/// Verifies every chain in the store, the admin-change log included once it
+/// has entries; `expected_public_key` (base64url) pins the checkpoint key.
+///
+/// An empty admin-change log is left out of the report rather than reported
+/// with no records, so that a store and its export (which carries exchange
+/// chains only) give the same report until the first admin change.
 pub async fn verify_store(
     store: &Store,
     expected_public_key: Option<&str>,
 ) -> Result<VerifyReport, AuditError> {
     let mut reports = Vec::new();
     for chain in store.audit_chains().await? {
-        let mut walk = ChainWalk::new(&chain, expected_public_key);
-        let mut reader = StoreChainReader::open(store, &chain).await?;
-        while let Some(line) = reader.next().await? {
-            match line {
-                ExportLine::Record(record) => walk.record(&record),
-                ExportLine::Checkpoint(cp) => walk.checkpoint(cp),
+        let mut attempt = 1;
+        let report = loop {
+            let mut walk = ChainWalk::new(&chain, expected_public_key);
+            let mut reader = StoreChainReader::open(store, &chain).await?;
+            while let Some(line) = reader.next().await? {
+                walk.line(line);
             }
-        }
-        reports.push(walk.finish());
+            let report = walk.finish();
+            // Records archived while the walk ran look deleted to it; a new
+            // anchor says so, and the walk starts again from that anchor.
+            let anchor_now = store.audit_last_anchor(&chain).await?;
+            let moved = anchor_now.map_or(0, |anchor| anchor.seq) != reader.anchor_seq();
+            if report.first_break.is_none() || !moved || attempt >= STORE_WALK_ATTEMPTS {
+                break report;
+            }
+            attempt += 1;
+        };
+        reports.push(report);
+    }
+    let admin_changes = verify_admin_changes(store).await?;
+    if admin_changes.records > 0 {
+        reports.push(admin_changes);
     }
     Ok(VerifyReport::new(reports))
 }
@@ -133,6 +169,7 @@ pub fn verify_export(
         let chain = match &parsed {
             ExportLine::Record(record) => &record.chain,
             ExportLine::Checkpoint(cp) => &cp.chain,
+            ExportLine::Anchor(anchor) => &anchor.chain,
         };
         let walk = match walks.entry(chain.clone()) {
             btree_map::Entry::Occupied(entry) => entry.into_mut(),
@@ -141,19 +178,52 @@ pub fn verify_export(
                 entry.insert(walk)
             }
         };
-        match parsed {
-            ExportLine::Record(record) => walk.record(&record),
-            ExportLine::Checkpoint(cp) => walk.checkpoint(cp),
-        }
+        walk.line(parsed);
     }
     Ok(VerifyReport::new(
         walks.into_values().map(ChainWalk::finish).collect(),
     ))
 }
 
+/// What a chain walk needs of a row: its place, its links and its content hash.
+pub(crate) trait Chained {
+    /// The row's seq in its chain.
+    fn seq(&self) -> i64;
+    /// The row's id, as breaks name it.
+    fn id(&self) -> String;
+    /// The hash the row says precedes it.
+    fn prev_hash(&self) -> &str;
+    /// The hash the row carries.
+    fn hash(&self) -> &str;
+    /// The hash of the row's canonical encoding, recomputed.
+    fn compute_hash(&self) -> String;
+}
+
+impl Chained for AuditRecord {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    fn compute_hash(&self) -> String {
+        AuditRecord::compute_hash(self)
+    }
+}
+
 /// The state of one chain's walk, fed records in seq order and checkpoints
 /// no later than just after the record they sign.
-struct ChainWalk<'k> {
+pub(crate) struct ChainWalk<'k> {
     /// What is reported.
     report: ChainReport,
     /// The last accepted record's hash.
@@ -166,17 +236,20 @@ struct ChainWalk<'k> {
     expected_key: Option<&'k str>,
     /// Without a pinned key, the key of the first verified checkpoint.
     trusted_key: Option<String>,
+    /// The anchor the chain resumes from, until a checkpoint has signed it.
+    unsigned_anchor: Option<i64>,
 }
 
 impl<'k> ChainWalk<'k> {
     /// A walk of `chain` from its start.
-    fn new(chain: &str, expected_key: Option<&'k str>) -> ChainWalk<'k> {
+    pub(crate) fn new(chain: &str, expected_key: Option<&'k str>) -> ChainWalk<'k> {
         ChainWalk {
             report: ChainReport {
                 chain: chain.to_string(),
                 records: 0,
                 checkpoints: 0,
                 head_seq: 0,
+                anchor_seq: None,
                 first_break: None,
             },
             last_hash: GENESIS_HASH.to_string(),
@@ -184,6 +257,62 @@ impl<'k> ChainWalk<'k> {
             pending: BTreeMap::new(),
             expected_key,
             trusted_key: None,
+            unsigned_anchor: None,
+        }
+    }
+
+    /// The next line of an export or store walk, whatever its kind.
+    fn line(&mut self, line: ExportLine) {
+        match line {
+            ExportLine::Record(record) => self.record(record.as_ref()),
+            ExportLine::Checkpoint(cp) => self.checkpoint(cp),
+            ExportLine::Anchor(anchor) => self.anchor(&anchor),
+        }
+    }
+
+    /// An anchor: at the start of the walk the chain resumes from it; later
+    /// (the next archive file of a series) it must name the head reached.
+    fn anchor(&mut self, anchor: &Anchor) {
+        if self.report.first_break.is_some() {
+            return;
+        }
+        let fresh = self.report.records == 0
+            && self.report.head_seq == 0
+            && self.report.anchor_seq.is_none();
+        if fresh && anchor.seq > 0 {
+            self.report.head_seq = anchor.seq;
+            self.report.anchor_seq = Some(anchor.seq);
+            self.last_hash = anchor.hash.clone();
+            self.unsigned_anchor = Some(anchor.seq);
+            return;
+        }
+        if anchor.seq == self.report.head_seq && anchor.hash == self.last_hash {
+            return;
+        }
+        self.broke(
+            anchor.seq,
+            None,
+            BreakKind::AnchorMismatch,
+            format!(
+                "the anchor of seq {} (hash {}) does not match the chain read so far, \
+                 whose head is seq {} with hash {}",
+                anchor.seq, anchor.hash, self.report.head_seq, self.last_hash
+            ),
+        );
+    }
+
+    /// Breaks the chain if the anchor it resumes from was never signed.
+    fn check_anchor_signed(&mut self) {
+        if let Some(seq) = self.unsigned_anchor.take() {
+            self.broke(
+                seq,
+                None,
+                BreakKind::AnchorMismatch,
+                format!(
+                    "no checkpoint signs the anchor of seq {seq} the chain resumes from: \
+                     the anchor, or the archiving of the records before it, may be forged"
+                ),
+            );
         }
     }
 
@@ -200,24 +329,32 @@ impl<'k> ChainWalk<'k> {
     }
 
     /// The next record of the chain.
-    fn record(&mut self, record: &AuditRecord) {
+    pub(crate) fn record(&mut self, record: &impl Chained) {
         self.report.records += 1;
         let previous_seq = self.report.head_seq;
-        self.report.head_seq = self.report.head_seq.max(record.seq);
+        self.report.head_seq = self.report.head_seq.max(record.seq());
         if self.report.first_break.is_some() {
             return;
         }
-        let id = Some(record.id.clone());
+        let record_id = record.id();
+        let id = Some(record_id.clone());
+        let seq = record.seq();
         let expected = previous_seq + 1;
-        if record.seq < expected {
+        if seq >= expected {
+            self.check_anchor_signed();
+            if self.report.first_break.is_some() {
+                return;
+            }
+        }
+        if seq < expected {
             return self.broke(
-                record.seq,
+                seq,
                 id,
                 BreakKind::OutOfOrder,
-                format!("seq {} comes after seq {previous_seq}", record.seq),
+                format!("seq {seq} comes after seq {previous_seq}"),
             );
         }
-        if record.seq > expected {
+        if seq > expected {
             let before = if previous_seq == 0 {
                 "the chain starts".to_string()
             } else {
@@ -228,50 +365,59 @@ impl<'k> ChainWalk<'k> {
                 id,
                 BreakKind::MissingRecord,
                 format!(
-                    "seq {expected} is missing: {before} by seq {} (record {}); \
-                     a record was deleted",
-                    record.seq, record.id
+                    "seq {expected} is missing: {before} by seq {seq} (record {record_id}); \
+                     a record was deleted"
                 ),
             );
         }
-        if record.prev_hash != self.last_hash {
+        if let Some(anchor_seq) = self.report.anchor_seq
+            && self.last_id.is_none()
+            && record.prev_hash() != self.last_hash
+        {
+            return self.broke(
+                seq,
+                id,
+                BreakKind::AnchorMismatch,
+                format!(
+                    "record {record_id} at seq {seq} does not link to the anchor of seq \
+                     {anchor_seq} (hash {}) the chain resumes from",
+                    self.last_hash
+                ),
+            );
+        }
+        if record.prev_hash() != self.last_hash {
             let after = match &self.last_id {
                 Some(last_id) => format!("the hash of seq {previous_seq} (record {last_id})"),
                 None => "the chain's genesis hash".to_string(),
             };
             return self.broke(
-                record.seq,
+                seq,
                 id,
                 BreakKind::BrokenLink,
                 format!(
-                    "record {} at seq {} does not link to {after}: a record was deleted, \
-                     inserted or reordered before it",
-                    record.id, record.seq
+                    "record {record_id} at seq {seq} does not link to {after}: a record was \
+                     deleted, inserted or reordered before it"
                 ),
             );
         }
         let computed = record.compute_hash();
-        if computed != record.hash {
+        if computed != record.hash() {
             return self.broke(
-                record.seq,
+                seq,
                 id,
                 BreakKind::EditedRecord,
                 format!(
-                    "record {} at seq {} was edited: its content hashes to {computed}, \
-                     not its stored hash {}",
-                    record.id, record.seq, record.hash
+                    "record {record_id} at seq {seq} was edited: its content hashes to \
+                     {computed}, not its stored hash {}",
+                    record.hash()
                 ),
             );
         }
-        self.last_hash = record.hash.clone();
-        self.last_id = Some(record.id.clone());
+        self.last_hash = record.hash().to_string();
+        self.last_id = Some(record_id);
         // Checkpoints waiting for this record; any below it name seqs the
         // walk never saw, which only a gap (already reported) can cause.
-        let ready: Vec<i64> = self
-            .pending
-            .range(..=record.seq)
-            .map(|(seq, _)| *seq)
-            .collect();
+        let ready: Vec<i64> = self.pending.range(..=seq).map(|(seq, _)| *seq).collect();
         for seq in ready {
             for cp in self.pending.remove(&seq).unwrap_or_default() {
                 self.check_checkpoint(&cp);
@@ -320,6 +466,21 @@ impl<'k> ChainWalk<'k> {
         if self.trusted_key.is_none() {
             self.trusted_key = Some(cp.public_key.clone());
         }
+        if self.last_id.is_none() && self.report.anchor_seq == Some(cp.seq) {
+            if cp.hash == self.last_hash {
+                self.unsigned_anchor = None;
+                return;
+            }
+            return self.broke(
+                cp.seq,
+                None,
+                BreakKind::AnchorMismatch,
+                format!(
+                    "the anchor of seq {} names hash {}, but the checkpoint there signs {}",
+                    cp.seq, self.last_hash, cp.hash
+                ),
+            );
+        }
         if cp.hash != self.last_hash {
             self.broke(
                 cp.seq,
@@ -334,7 +495,10 @@ impl<'k> ChainWalk<'k> {
     }
 
     /// The chain's report, after checking the checkpoints left beyond the last record.
-    fn finish(mut self) -> ChainReport {
+    pub(crate) fn finish(mut self) -> ChainReport {
+        if self.report.first_break.is_none() {
+            self.check_anchor_signed();
+        }
         let head = self.report.head_seq;
         let beyond = std::mem::take(&mut self.pending);
         for cp in beyond.into_values().flatten() {

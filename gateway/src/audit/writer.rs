@@ -13,6 +13,10 @@
 //! Every `checkpoint_every` records or `checkpoint_interval`, whichever comes
 //! first, and at shutdown, the chain head is signed into a checkpoint.
 //!
+//! With a SIEM feed ([`AuditWriter::start_with_feed`]), each committed
+//! record is then offered to the feed, which never waits: a lagging feed
+//! drops records for itself only.
+//!
 //! In `async` mode (`durable: false`) `append` returns once the record is
 //! queued: faster, but records still queued or in a failed batch when the
 //! process dies are lost, and their seq and hash are not known to the caller.
@@ -27,6 +31,7 @@ use tokio::time::Instant;
 
 use super::checkpoint::AuditSigner;
 use super::record::{AuditRecord, NewRecord};
+use super::siem::SiemPublisher;
 use super::{AuditError, GENESIS_HASH, now_millis};
 use crate::store::{Store, StoreError};
 
@@ -146,6 +151,16 @@ impl AuditWriter {
         signer: Arc<AuditSigner>,
         settings: WriterSettings,
     ) -> Result<(AuditWriter, WriterHandle), AuditError> {
+        AuditWriter::start_with_feed(store, signer, settings, None).await
+    }
+
+    /// [`AuditWriter::start`], also offering every committed record to `feed`.
+    pub async fn start_with_feed(
+        store: Store,
+        signer: Arc<AuditSigner>,
+        settings: WriterSettings,
+        feed: Option<SiemPublisher>,
+    ) -> Result<(AuditWriter, WriterHandle), AuditError> {
         settings.check()?;
         let head = store
             .audit_chain_head(&settings.chain_id)
@@ -176,6 +191,7 @@ impl AuditWriter {
             settings,
             head: Some(head),
             last_checkpoint,
+            feed,
         };
         let task = tokio::spawn(task.run(receiver, stopped));
         Ok((writer, WriterHandle { stop, task }))
@@ -248,6 +264,8 @@ struct ChainTask {
     last_checkpoint: i64,
     /// When the interval checkpoint is due.
     next_checkpoint: Instant,
+    /// Where committed records are published, if anywhere.
+    feed: Option<SiemPublisher>,
 }
 
 impl ChainTask {
@@ -368,10 +386,15 @@ impl ChainTask {
                 for (record, reply) in records.into_iter().zip(replies) {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(Appended {
-                            id: record.id,
-                            hash: Some(record.hash),
+                            id: record.id.clone(),
+                            hash: Some(record.hash.clone()),
                             seq: Some(record.seq),
                         }));
+                    }
+                    // After the reply, and without waiting: the caller's
+                    // response never depends on the feed.
+                    if let Some(feed) = &self.feed {
+                        feed.offer(record);
                     }
                 }
             }

@@ -12,16 +12,18 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
+use super::admin_changes::ChangeLog;
 use super::registry::{
-    Declared, Entity, bump_version, lock_registry, missing_version_row, now_millis, parse_failure,
-    serialize_declared,
+    Declared, Entity, Writing, bump_version, lock_registry, missing_version_row, now_millis,
+    parse_failure, serialize_declared, unreadable_definition,
 };
-use super::{ApplyReport, Store, StoreError};
+use super::{Store, StoreError};
+use crate::audit::AdminAction;
 use crate::registry::model::{
     Credential, CredentialKind, PolicyBundle, Subscription, SubscriptionState, System,
 };
@@ -352,19 +354,20 @@ pub(super) async fn plan_policy(
     }
 }
 
-/// Writes a planned policy change and lists the bundle in the report.
+/// Writes a planned policy change, lists the bundle in the report and logs
+/// it: a new bundle as created, a repaired one as updated, and switching to
+/// a stored one as activated, from the version in force before.
 pub(super) async fn write_policy(
     conn: &mut AnyConnection,
     declared: &Declared<'_, PolicyBundle>,
     change: PolicyChange,
-    now: i64,
-    report: &mut ApplyReport,
+    writing: &mut Writing<'_>,
 ) -> Result<(), StoreError> {
     let version = declared.entity.version.clone();
     let label = format!("policy {version}");
-    let list = match change {
+    let (action, before, after) = match change {
         PolicyChange::Unchanged => {
-            report.unchanged.push(label);
+            writing.report.unchanged.push(label);
             return Ok(());
         }
         PolicyChange::Create => {
@@ -373,10 +376,11 @@ pub(super) async fn write_policy(
             )
             .bind(version.clone())
             .bind(declared.text.clone())
-            .bind(now)
+            .bind(writing.now)
             .execute(&mut *conn)
             .await?;
-            &mut report.created
+            writing.report.created.push(label.clone());
+            (AdminAction::Create, None, declared.value.clone())
         }
         PolicyChange::Repair => {
             sqlx::query("UPDATE policy_bundles SET definition = $1 WHERE version = $2")
@@ -384,16 +388,31 @@ pub(super) async fn write_policy(
                 .bind(version.clone())
                 .execute(&mut *conn)
                 .await?;
-            &mut report.updated
+            writing.report.updated.push(label.clone());
+            (
+                AdminAction::Update,
+                Some(unreadable_definition()),
+                declared.value.clone(),
+            )
         }
-        PolicyChange::Activate => &mut report.updated,
+        PolicyChange::Activate => {
+            let active = read_active_policy(conn).await?;
+            writing.report.updated.push(label.clone());
+            (
+                AdminAction::Activate,
+                Some(json!({ "active_policy": active })),
+                json!({ "active_policy": version }),
+            )
+        }
     };
     sqlx::query("UPDATE registry_meta SET active_policy = $1 WHERE id = 1")
         .bind(version)
         .execute(&mut *conn)
         .await?;
-    list.push(label);
-    Ok(())
+    writing
+        .log
+        .append(conn, action, label, before.as_ref(), Some(&after))
+        .await
 }
 
 /// The version named by `registry_meta.active_policy`, if any.
@@ -447,12 +466,14 @@ pub(super) fn declare_policy(
 impl Store {
     /// Sets the state of a stored subscription; false when there is none.
     ///
-    /// The registry version is bumped when the state changes.
+    /// The registry version is bumped when the state changes, and the change
+    /// is logged as `set_state` by `actor` in the same transaction.
     pub async fn set_subscription_state(
         &self,
         system: &str,
         service: &str,
         state: SubscriptionState,
+        actor: &str,
     ) -> Result<bool, StoreError> {
         let what = format!("subscription {system}/{service}");
         let mut tx = self.pool.begin().await?;
@@ -479,28 +500,42 @@ impl Store {
             tx.rollback().await?;
             return Ok(true);
         }
+        let before = value_of(&what, &subscription)?;
         subscription.state = state;
+        let after = value_of(&what, &subscription)?;
         let definition = serialize_stored(&what, &subscription)?;
+        let now = now_millis();
         sqlx::query(
             "UPDATE subscriptions SET state = $1, definition = $2, updated_at = $3 \
              WHERE system = $4 AND service = $5",
         )
         .bind(subscription_state_name(state).to_string())
         .bind(definition)
-        .bind(now_millis())
+        .bind(now)
         .bind(system.to_string())
         .bind(service.to_string())
         .execute(&mut *tx)
         .await?;
         bump_version(&mut tx).await?;
+        ChangeLog::start(&mut tx, actor, now)
+            .await?
+            .append(
+                &mut tx,
+                AdminAction::SetState,
+                what,
+                Some(&before),
+                Some(&after),
+            )
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Marks a stored credential revoked; false when there is none.
     ///
-    /// The registry version is bumped unless it was already revoked.
-    pub async fn revoke_credential(&self, id: &str) -> Result<bool, StoreError> {
+    /// The registry version is bumped unless it was already revoked, and the
+    /// revocation is logged as `revoke` by `actor` in the same transaction.
+    pub async fn revoke_credential(&self, id: &str, actor: &str) -> Result<bool, StoreError> {
         let what = format!("credential {id}");
         let mut tx = self.pool.begin().await?;
         lock_registry(&mut tx).await?;
@@ -524,18 +559,31 @@ impl Store {
             tx.rollback().await?;
             return Ok(true);
         }
+        let before = value_of(&what, &credential)?;
         credential.revoked = true;
+        let after = value_of(&what, &credential)?;
         let definition = serialize_stored(&what, &credential)?;
+        let now = now_millis();
         sqlx::query(
             "UPDATE credentials SET revoked = $1, definition = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(1_i64)
         .bind(definition)
-        .bind(now_millis())
+        .bind(now)
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
         bump_version(&mut tx).await?;
+        ChangeLog::start(&mut tx, actor, now)
+            .await?
+            .append(
+                &mut tx,
+                AdminAction::Revoke,
+                what,
+                Some(&before),
+                Some(&after),
+            )
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -546,6 +594,14 @@ fn parse_stored<T: Entity>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
         what: what.to_string(),
         detail: parse_failure::<T>(&error),
+    })
+}
+
+/// An entity's definition as a JSON value, for the admin-change log.
+fn value_of<T: serde::Serialize>(what: &str, entity: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(entity).map_err(|error| StoreError::Invalid {
+        what: what.to_string(),
+        detail: format!("cannot be serialized: {error}"),
     })
 }
 
@@ -625,7 +681,7 @@ mod tests {
             },
             revoked: false,
         });
-        store.apply(&data).await.expect("apply");
+        store.apply(&data, "test").await.expect("apply");
         store
     }
 
@@ -657,7 +713,7 @@ mod tests {
             .expect("corrupt the row");
         for error in [
             store.load_registry().await.map(|_| ()),
-            store.revoke_credential("key").await.map(|_| ()),
+            store.revoke_credential("key", "test").await.map(|_| ()),
         ] {
             match error {
                 Err(StoreError::Corrupt { what, detail }) => {

@@ -3,13 +3,20 @@
 //! Only hashes are stored: argon2id for passwords, SHA-256 for session
 //! tokens (256 random bits, so a fast hash is as strong and keeps the lookup
 //! that every admin request makes cheap).
+//!
+//! Creating, disabling and enabling an account are changes of the admin
+//! plane and are logged in the admin-change log in the same transaction,
+//! without the password hash. Sessions are not: signing in changes nothing.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::registry::now_millis;
+use super::admin_changes::ChangeLog;
+use super::registry::{lock_registry, now_millis};
 use super::{Store, StoreError};
 use crate::admin::accounts::{Account, Role};
+use crate::audit::AdminAction;
+use crate::audit::admin_changes::account_definition;
 
 /// The columns of `admin_accounts` in the order [`account_from_row`] reads them.
 /// Aliased, because SQLite leaves the name of an unaliased `a.x` unspecified.
@@ -18,13 +25,22 @@ const ACCOUNT_COLUMNS: &str = "a.username AS username, a.role AS role, a.agency 
 
 impl Store {
     /// Creates an admin account; refuses a username that is already taken.
+    ///
+    /// The creation is logged as `create_account` by `actor`, without the
+    /// password hash, in the same transaction.
     pub async fn create_account(
         &self,
         username: &str,
         role: Role,
         agency: Option<&str>,
         password_hash: &str,
+        actor: &str,
     ) -> Result<(), StoreError> {
+        let what = format!("account {username}");
+        let mut tx = self.pool.begin().await?;
+        // The registry lock orders this entry in the admin-change chain.
+        lock_registry(&mut tx).await?;
+        let now = now_millis();
         // ON CONFLICT keeps the refusal race-free between two nodes and
         // avoids matching on driver-specific unique-violation messages.
         let inserted = sqlx::query(
@@ -35,15 +51,28 @@ impl Store {
         .bind(role.as_str().to_string())
         .bind(agency.map(str::to_string))
         .bind(password_hash.to_string())
-        .bind(now_millis())
-        .execute(&self.pool)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
             return Err(StoreError::Invalid {
-                what: format!("account {username}"),
+                what,
                 detail: "an account with this username already exists".into(),
             });
         }
+        let after = account_definition(username, role.as_str(), agency, false, now);
+        ChangeLog::start(&mut tx, actor, now)
+            .await?
+            .append(
+                &mut tx,
+                AdminAction::CreateAccount,
+                what,
+                None,
+                Some(&after),
+            )
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -59,25 +88,70 @@ impl Store {
 
     /// Disables or re-enables an account; disabling ends its sessions at once.
     /// Says whether the account exists.
+    ///
+    /// A change of state is logged as `disable_account` or `enable_account`
+    /// by `actor` in the same transaction; asking for the state the account
+    /// already has changes and logs nothing.
     pub async fn set_account_disabled(
         &self,
         username: &str,
         disabled: bool,
+        actor: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query("UPDATE admin_accounts SET disabled = $1 WHERE username = $2")
-            .bind(i64::from(disabled))
+        // The registry lock orders the entry in the admin-change chain and,
+        // taken first, makes the read below see the latest committed state.
+        lock_registry(&mut tx).await?;
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM admin_accounts a WHERE a.username = $1");
+        let row = sqlx::query(&sql)
             .bind(username.to_string())
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+        let Some(account) = row.as_ref().map(account_from_row).transpose()? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
         if disabled {
+            // Also when it was already disabled: sessions of a disabled
+            // account are void anyway, and this clears any left behind.
             sqlx::query("DELETE FROM admin_sessions WHERE username = $1")
                 .bind(username.to_string())
                 .execute(&mut *tx)
                 .await?;
         }
+        if account.disabled != disabled {
+            sqlx::query("UPDATE admin_accounts SET disabled = $1 WHERE username = $2")
+                .bind(i64::from(disabled))
+                .bind(username.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let view = |disabled: bool| {
+                account_definition(
+                    &account.username,
+                    account.role.as_str(),
+                    account.agency.as_deref(),
+                    disabled,
+                    account.created_at,
+                )
+            };
+            let action = if disabled {
+                AdminAction::DisableAccount
+            } else {
+                AdminAction::EnableAccount
+            };
+            ChangeLog::start(&mut tx, actor, now_millis())
+                .await?
+                .append(
+                    &mut tx,
+                    action,
+                    format!("account {username}"),
+                    Some(&view(account.disabled)),
+                    Some(&view(disabled)),
+                )
+                .await?;
+        }
         tx.commit().await?;
-        Ok(updated.rows_affected() > 0)
+        Ok(true)
     }
 
     /// Stores a session found by `token_hash` that lasts until `expires_at` (unix ms).

@@ -1,9 +1,12 @@
-//! Audit rows: the hash-chained `audit_records` and the signed
-//! `audit_checkpoints` (schema in migration 0003).
+//! Audit rows: the hash-chained `audit_records`, the signed
+//! `audit_checkpoints` (schema in migration 0003) and the `audit_anchors` of
+//! archived prefixes (migration 0006).
 //!
 //! The audit writer is the only code that inserts records, one batch per
-//! transaction; everything else here reads, by `(chain, seq)` so that a walk
-//! over millions of records goes page by page along the unique index.
+//! transaction, and retention the only code that deletes them, together with
+//! the anchor that replaces them; everything else here reads, by
+//! `(chain, seq)` so that a walk over millions of records goes page by page
+//! along the unique index.
 //! Columns are read into the types `AuditRecord` carries (text, i64) exactly
 //! as stored, so verification hashes what the database holds.
 
@@ -14,7 +17,7 @@ use sqlx::query::Query;
 use sqlx::{Any, Row};
 
 use super::{Store, StoreError};
-use crate::audit::{AuditRecord, Checkpoint};
+use crate::audit::{Anchor, AuditRecord, Checkpoint};
 
 /// The columns of `audit_records`, in schema order, for SELECT and INSERT.
 pub(crate) const AUDIT_RECORD_COLUMNS: &str = "id, chain, seq, recorded_at, request_id, \
@@ -28,6 +31,9 @@ const RECORD_BINDS: usize = 31;
 
 /// The columns of `audit_checkpoints`.
 const CHECKPOINT_COLUMNS: &str = "chain, seq, hash, signed_at, key_id, public_key, signature";
+
+/// The columns of `audit_anchors`.
+const ANCHOR_COLUMNS: &str = "chain, seq, hash, archived_at, file, file_sha256";
 
 /// Rows per multi-row INSERT, largest first. A batch is split greedily into
 /// these sizes, so only this many distinct statements exist and each stays in
@@ -55,6 +61,9 @@ impl Store {
     }
 
     /// The seq and hash of the last record of `chain`, `None` for a chain not yet begun.
+    ///
+    /// When retention has archived every record, the chain goes on from its
+    /// last anchor, so that a restarted writer never starts it over at seq 1.
     pub async fn audit_chain_head(&self, chain: &str) -> Result<Option<(i64, String)>, StoreError> {
         let row = sqlx::query(
             "SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
@@ -62,15 +71,21 @@ impl Store {
         .bind(chain)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| Ok((row.try_get("seq")?, row.try_get("hash")?)))
-            .transpose()
+        if let Some(row) = row {
+            return Ok(Some((row.try_get("seq")?, row.try_get("hash")?)));
+        }
+        Ok(self
+            .audit_last_anchor(chain)
+            .await?
+            .map(|anchor| (anchor.seq, anchor.hash)))
     }
 
-    /// Every chain that has records or checkpoints, sorted.
+    /// Every chain that has records, checkpoints or anchors, sorted.
     pub async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
         let mut chains: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT chain FROM audit_records \
-             UNION SELECT DISTINCT chain FROM audit_checkpoints",
+             UNION SELECT DISTINCT chain FROM audit_checkpoints \
+             UNION SELECT DISTINCT chain FROM audit_anchors",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -146,6 +161,129 @@ impl Store {
         .bind(chain)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// The seq of the first record of `chain` recorded at or after
+    /// `recorded_at` (unix ms), i.e. the first record retention must keep.
+    pub async fn audit_first_seq_since(
+        &self,
+        chain: &str,
+        recorded_at: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(seq) FROM audit_records WHERE chain = $1 AND recorded_at >= $2",
+        )
+        .bind(chain)
+        .bind(recorded_at)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The seqs of the first and of the last checkpoint of `chain` in
+    /// `after_seq < seq <= up_to_seq`, `None` when there is none.
+    pub async fn audit_checkpoint_span(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        up_to_seq: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(seq) AS first_seq, MAX(seq) AS last_seq FROM audit_checkpoints \
+             WHERE chain = $1 AND seq > $2 AND seq <= $3",
+        )
+        .bind(chain)
+        .bind(after_seq)
+        .bind(up_to_seq)
+        .fetch_one(&self.pool)
+        .await?;
+        let first: Option<i64> = row.try_get("first_seq")?;
+        let last: Option<i64> = row.try_get("last_seq")?;
+        Ok(first.zip(last))
+    }
+
+    /// The last anchor of `chain`: where its records in the store begin.
+    pub async fn audit_last_anchor(&self, chain: &str) -> Result<Option<Anchor>, StoreError> {
+        let sql = format!(
+            "SELECT {ANCHOR_COLUMNS} FROM audit_anchors WHERE chain = $1 \
+             ORDER BY seq DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(chain)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(anchor_from_row).transpose()
+    }
+
+    /// The anchors of `chain` with seq in `first_seq..=last_seq`, by seq.
+    pub async fn audit_anchors_between(
+        &self,
+        chain: &str,
+        first_seq: i64,
+        last_seq: i64,
+    ) -> Result<Vec<Anchor>, StoreError> {
+        let sql = format!(
+            "SELECT {ANCHOR_COLUMNS} FROM audit_anchors \
+             WHERE chain = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq ASC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain)
+            .bind(first_seq)
+            .bind(last_seq)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(anchor_from_row).collect()
+    }
+
+    /// Replaces the archived records `first_seq..=anchor.seq` of the anchor's
+    /// chain by the anchor, in one transaction: inserts it, deletes those
+    /// records and the checkpoints below its seq (the one at its seq stays,
+    /// signing the anchor). Returns the records deleted.
+    ///
+    /// Refused, with nothing changed, when the records deleted are not exactly
+    /// that span: another node archived the same records meanwhile, or rows
+    /// below `first_seq` remain that an earlier archive should have taken.
+    pub async fn audit_replace_with_anchor(
+        &self,
+        anchor: &Anchor,
+        first_seq: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql =
+            format!("INSERT INTO audit_anchors ({ANCHOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+        sqlx::query(&sql)
+            .bind(anchor.chain.as_str())
+            .bind(anchor.seq)
+            .bind(anchor.hash.as_str())
+            .bind(anchor.archived_at)
+            .bind(anchor.file.as_str())
+            .bind(anchor.file_sha256.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM audit_records WHERE chain = $1 AND seq <= $2")
+            .bind(anchor.chain.as_str())
+            .bind(anchor.seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let expected = u64::try_from(anchor.seq - first_seq + 1).unwrap_or(0);
+        if deleted != expected {
+            tx.rollback().await?;
+            return Err(StoreError::Invalid {
+                what: format!("archive of chain {} up to seq {}", anchor.chain, anchor.seq),
+                detail: format!(
+                    "{deleted} records would be deleted where {expected} were archived \
+                     (seq {first_seq} to {}); nothing was deleted",
+                    anchor.seq
+                ),
+            });
+        }
+        sqlx::query("DELETE FROM audit_checkpoints WHERE chain = $1 AND seq < $2")
+            .bind(anchor.chain.as_str())
+            .bind(anchor.seq)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
     }
 }
 
@@ -258,6 +396,18 @@ pub(crate) fn audit_record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreEr
         reuse: row.try_get("reuse")?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
+    })
+}
+
+/// An anchor from a row selected with [`ANCHOR_COLUMNS`].
+fn anchor_from_row(row: &AnyRow) -> Result<Anchor, StoreError> {
+    Ok(Anchor {
+        chain: row.try_get("chain")?,
+        seq: row.try_get("seq")?,
+        hash: row.try_get("hash")?,
+        archived_at: row.try_get("archived_at")?,
+        file: row.try_get("file")?,
+        file_sha256: row.try_get("file_sha256")?,
     })
 }
 

@@ -8,6 +8,7 @@
 
 mod access;
 mod accounts;
+mod admin_changes;
 mod audit;
 mod audit_search;
 mod registry;

@@ -16,7 +16,9 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::access::{self, StoredAccess};
+use super::admin_changes::ChangeLog;
 use super::{Backend, Store, StoreError};
+use crate::audit::AdminAction;
 use crate::registry::model::{
     Agency, Credential, RegistryData, Service, ServiceState, Subscription, System,
 };
@@ -94,7 +96,15 @@ impl Store {
     /// same bundle, or nothing is written. A declared policy becomes the one
     /// in force. The registry version is bumped by one when anything was
     /// created or updated.
-    pub async fn apply(&self, desired: &RegistryData) -> Result<ApplyReport, StoreError> {
+    ///
+    /// Every created or updated entity leaves one entry in the admin-change
+    /// log, attributed to `actor` (e.g. `cli:root`), in the same transaction:
+    /// the change and its entry are committed together or not at all.
+    pub async fn apply(
+        &self,
+        desired: &RegistryData,
+        actor: &str,
+    ) -> Result<ApplyReport, StoreError> {
         let agencies = declare(&desired.agencies)?;
         let systems = declare(&desired.systems)?;
         let services = declare(&desired.services)?;
@@ -143,22 +153,21 @@ impl Store {
         };
 
         let now = now_millis();
+        let mut log = ChangeLog::start(&mut tx, actor, now).await?;
         let mut report = ApplyReport::default();
-        write_changes(&mut tx, &agencies, &stored_agencies, now, &mut report).await?;
-        write_changes(&mut tx, &systems, &stored_systems, now, &mut report).await?;
-        write_changes(&mut tx, &services, &stored_services, now, &mut report).await?;
-        access::park_changed_lookups(&mut tx, &credentials, &stored_access).await?;
-        write_changes(&mut tx, &credentials, &stored_credentials, now, &mut report).await?;
-        write_changes(
-            &mut tx,
-            &subscriptions,
-            &stored_subscriptions,
+        let mut writing = Writing {
             now,
-            &mut report,
-        )
-        .await?;
+            report: &mut report,
+            log: &mut log,
+        };
+        write_changes(&mut tx, &agencies, &stored_agencies, &mut writing).await?;
+        write_changes(&mut tx, &systems, &stored_systems, &mut writing).await?;
+        write_changes(&mut tx, &services, &stored_services, &mut writing).await?;
+        access::park_changed_lookups(&mut tx, &credentials, &stored_access).await?;
+        write_changes(&mut tx, &credentials, &stored_credentials, &mut writing).await?;
+        write_changes(&mut tx, &subscriptions, &stored_subscriptions, &mut writing).await?;
         if let (Some(declared), Some(change)) = (&policy, policy_change) {
-            access::write_policy(&mut tx, declared, change, now, &mut report).await?;
+            access::write_policy(&mut tx, declared, change, &mut writing).await?;
         }
         if !report.created.is_empty() || !report.updated.is_empty() {
             bump_version(&mut tx).await?;
@@ -384,35 +393,60 @@ fn validate(
     Ok(())
 }
 
-/// Writes the declared entities that differ from the stored ones and lists
-/// each one in the report.
+/// Where an apply writes besides the entity tables: the time of the
+/// change, the report and the admin-change log.
+pub(super) struct Writing<'a> {
+    /// Now, unix ms: one instant for the whole apply.
+    pub(super) now: i64,
+    /// What the apply reports.
+    pub(super) report: &'a mut ApplyReport,
+    /// The apply's entries in the admin-change log.
+    pub(super) log: &'a mut ChangeLog,
+}
+
+/// What the log shows as `before` for a stored definition that does not
+/// parse: the text itself could hold anything, secrets included.
+pub(super) fn unreadable_definition() -> Value {
+    serde_json::json!({ "unreadable": "the stored definition did not parse" })
+}
+
+/// Writes the declared entities that differ from the stored ones, lists each
+/// one in the report and logs it as created or updated.
 async fn write_changes<T: Entity>(
     conn: &mut AnyConnection,
     declared: &BTreeMap<String, Declared<'_, T>>,
     stored: &BTreeMap<String, String>,
-    now: i64,
-    report: &mut ApplyReport,
+    writing: &mut Writing<'_>,
 ) -> Result<(), StoreError> {
     for (key, entity) in declared {
         let label = format!("{} {key}", T::KIND);
-        let list = match stored.get(key) {
-            None => &mut report.created,
+        let before = match stored.get(key) {
+            None => None,
             // A stored definition that no longer parses is replaced: the
             // apply repairs it rather than failing on it.
             Some(text) => match serde_json::from_str::<Value>(text) {
                 Ok(value) if value == entity.value => {
-                    report.unchanged.push(label);
+                    writing.report.unchanged.push(label);
                     continue;
                 }
-                _ => &mut report.updated,
+                Ok(value) => Some(value),
+                Err(_) => Some(unreadable_definition()),
             },
         };
         entity
             .entity
-            .upsert(entity.text.clone(), now)
+            .upsert(entity.text.clone(), writing.now)
             .execute(&mut *conn)
             .await?;
-        list.push(label);
+        let (action, list) = match before {
+            None => (AdminAction::Create, &mut writing.report.created),
+            Some(_) => (AdminAction::Update, &mut writing.report.updated),
+        };
+        list.push(label.clone());
+        writing
+            .log
+            .append(conn, action, label, before.as_ref(), Some(&entity.value))
+            .await?;
     }
     Ok(())
 }
@@ -563,7 +597,7 @@ mod tests {
             .await
             .expect("open");
         let data = fixture();
-        store.apply(&data).await.expect("apply");
+        store.apply(&data, "test").await.expect("apply");
 
         sqlx::query("UPDATE agencies SET definition = $1 WHERE code = $2")
             .bind("{not json".to_string())
@@ -576,8 +610,19 @@ mod tests {
             other => panic!("expected Corrupt, got {other:?}"),
         }
 
-        let report = store.apply(&data).await.expect("re-apply");
+        let report = store.apply(&data, "test").await.expect("re-apply");
         assert_eq!(report.updated, vec!["agency 000.00.01.H29".to_string()]);
+        // The log shows that the old text was unreadable, never the text itself.
+        let log = store.admin_changes(0, 100).await.expect("log");
+        let repair = log.last().expect("the repair is logged");
+        assert_eq!(
+            (repair.seq, repair.action.as_str(), repair.entity.as_str()),
+            (4, "update", "agency 000.00.01.H29")
+        );
+        assert_eq!(
+            repair.before.as_deref(),
+            Some(r#"{"unreadable":"the stored definition did not parse"}"#)
+        );
         let (_, loaded) = store.load_registry().await.expect("load after repair");
         assert_eq!(loaded, data);
 
@@ -603,7 +648,7 @@ mod tests {
             .expect("open");
         let mut twice = fixture();
         twice.agencies.push(twice.agencies[0].clone());
-        match store.apply(&twice).await {
+        match store.apply(&twice, "test").await {
             Err(StoreError::Invalid { what, detail }) => {
                 assert_eq!(what, "agency 000.00.00.H29");
                 assert!(detail.contains("more than once"), "{detail}");
@@ -611,14 +656,14 @@ mod tests {
             other => panic!("expected Invalid, got {other:?}"),
         }
 
-        store.apply(&fixture()).await.expect("apply");
+        store.apply(&fixture(), "test").await.expect("apply");
         // H29 under its own child: valid codes, but a loop through stored data.
         let looping = registry(serde_json::json!({
             "agencies": [
                 { "code": "000.00.00.H29", "name": "UBND tỉnh", "parent": "000.00.01.H29" }
             ]
         }));
-        match store.apply(&looping).await {
+        match store.apply(&looping, "test").await {
             Err(StoreError::Invalid { what, detail }) => {
                 assert_eq!(what, "agency 000.00.00.H29");
                 assert!(detail.contains("loops"), "{detail}");
