@@ -144,7 +144,7 @@ impl GatewayError {
                 "the gateway failed to handle the request; it has been logged".into()
             }
             GatewayError::Unauthenticated(_) => {
-                "missing, invalid or expired credentials; obtain a token at /oauth2/token or send a valid X-API-Key".into()
+                "missing, invalid or expired credentials (data plane: a token from /oauth2/token or a valid X-API-Key; admin plane: a session from /admin/v1/login)".into()
             }
             GatewayError::ContractViolation(_) => "the upstream's answer did not match its contract".into(),
             other => other.to_string(),
