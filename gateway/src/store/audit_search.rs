@@ -11,6 +11,7 @@
 //! costs the same however deep it is and rows appended meanwhile neither
 //! repeat nor shift the walk.
 
+use super::audit::audit_record_from_row;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::{AnyArguments, AnyRow};
@@ -283,7 +284,7 @@ impl Store {
         let rows = self.pool.fetch_all(conditions.query(&sql)).await?;
         let mut records = rows
             .iter()
-            .map(record_from_row)
+            .map(audit_record_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let next = next_record_position(&mut records, limit, |r| (r.recorded_at, &r.id));
         Ok((records, next))
@@ -296,10 +297,7 @@ impl Store {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref()
-            .map(record_from_row)
-            .transpose()
-            .map_err(Into::into)
+        row.as_ref().map(audit_record_from_row).transpose()
     }
 
     /// One page of the accesses matching `filter` (normally a subject's hash
@@ -351,9 +349,8 @@ impl Store {
         );
         let rows = self.pool.fetch_all(conditions.query(&sql)).await?;
         rows.iter()
-            .map(record_from_row)
+            .map(audit_record_from_row)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(Into::into)
     }
 
     /// One page of checkpoints, optionally of one chain, by chain and then
@@ -443,43 +440,6 @@ fn next_record_position<T>(
             recorded_at,
             id: id.clone(),
         }
-    })
-}
-
-/// A record from a row selected with [`RECORD_COLUMNS`].
-fn record_from_row(row: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
-    Ok(AuditRecord {
-        id: row.try_get("id")?,
-        chain: row.try_get("chain")?,
-        seq: row.try_get("seq")?,
-        recorded_at: row.try_get("recorded_at")?,
-        request_id: row.try_get("request_id")?,
-        trace_id: row.try_get("trace_id")?,
-        client_ip: row.try_get("client_ip")?,
-        system: row.try_get("system")?,
-        agency: row.try_get("agency")?,
-        auth_method: row.try_get("auth_method")?,
-        officer: row.try_get("officer")?,
-        purpose: row.try_get("purpose")?,
-        dossier: row.try_get("dossier")?,
-        service: row.try_get("service")?,
-        version: row.try_get("version")?,
-        operation: row.try_get("operation")?,
-        method: row.try_get("method")?,
-        subject_kind: row.try_get("subject_kind")?,
-        subject_hash: row.try_get("subject_hash")?,
-        outcome: row.try_get("outcome")?,
-        status: row.try_get("status")?,
-        error_code: row.try_get("error_code")?,
-        upstream_status: row.try_get("upstream_status")?,
-        latency_us: row.try_get("latency_us")?,
-        request_bytes: row.try_get("request_bytes")?,
-        response_bytes: row.try_get("response_bytes")?,
-        request_sha256: row.try_get("request_sha256")?,
-        response_sha256: row.try_get("response_sha256")?,
-        reuse: row.try_get("reuse")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
     })
 }
 
