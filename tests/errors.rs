@@ -121,11 +121,9 @@ async fn oversize_body_is_payload_too_large() {
 
 #[tokio::test]
 async fn upstream_down_is_upstream_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // Port 1 on loopback: nothing listens there, and unlike a freed ephemeral
+    // port no parallel test can take it.
+    let port = 1;
     let gw = GatewayBuilder::empty()
         .registry(&harness::base_registry(&format!("http://127.0.0.1:{port}")))
         .start()

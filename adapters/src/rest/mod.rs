@@ -317,12 +317,8 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_upstream_is_a_transport_error() {
-        // Bind then drop to get a port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        // Port 1 on loopback: nothing listens there, and no parallel test can take it.
+        let port = 1;
         let adapter = RestAdapter::new(BreakerSettings::default());
         let settings = CallSettings {
             connect_timeout: Duration::from_secs(1),
