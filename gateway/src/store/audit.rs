@@ -30,7 +30,8 @@ pub(crate) const AUDIT_RECORD_COLUMNS: &str = "id, chain, seq, recorded_at, requ
 const RECORD_BINDS: usize = 31;
 
 /// The columns of `audit_checkpoints`.
-const CHECKPOINT_COLUMNS: &str = "chain, seq, hash, signed_at, key_id, public_key, signature";
+pub(crate) const CHECKPOINT_COLUMNS: &str =
+    "chain, seq, hash, signed_at, key_id, public_key, signature";
 
 /// The columns of `audit_anchors`.
 const ANCHOR_COLUMNS: &str = "chain, seq, hash, archived_at, file, file_sha256";
@@ -412,7 +413,7 @@ fn anchor_from_row(row: &AnyRow) -> Result<Anchor, StoreError> {
 }
 
 /// A checkpoint from a row selected with [`CHECKPOINT_COLUMNS`].
-fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, StoreError> {
+pub(crate) fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, StoreError> {
     Ok(Checkpoint {
         chain: row.try_get("chain")?,
         seq: row.try_get("seq")?,

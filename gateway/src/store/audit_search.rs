@@ -11,7 +11,7 @@
 //! costs the same however deep it is and rows appended meanwhile neither
 //! repeat nor shift the walk.
 
-use super::audit::audit_record_from_row;
+use super::audit::{CHECKPOINT_COLUMNS, audit_record_from_row, checkpoint_from_row};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::{AnyArguments, AnyRow};
@@ -42,9 +42,6 @@ const ACCESS_COLUMNS: &str = "r.id AS id, r.recorded_at AS recorded_at, r.system
      r.version AS version, r.operation AS operation, r.method AS method, \
      r.purpose AS purpose, r.dossier AS dossier, r.outcome AS outcome, r.status AS status, \
      r.error_code AS error_code";
-
-/// Every column of `audit_checkpoints`, in the schema's order.
-const CHECKPOINT_COLUMNS: &str = "chain, seq, hash, signed_at, key_id, public_key, signature";
 
 /// The columns of `audit_records` in the schema's order, which is also the
 /// order in which [`AuditRecord`] serializes them.
@@ -418,7 +415,6 @@ impl Store {
         rows.iter()
             .map(checkpoint_from_row)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(Into::into)
     }
 }
 
@@ -461,19 +457,6 @@ fn access_from_row(row: &AnyRow) -> Result<SubjectAccessRow, sqlx::Error> {
         outcome: row.try_get("outcome")?,
         status: row.try_get("status")?,
         error_code: row.try_get("error_code")?,
-    })
-}
-
-/// A checkpoint from a row selected with [`CHECKPOINT_COLUMNS`].
-fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, sqlx::Error> {
-    Ok(Checkpoint {
-        chain: row.try_get("chain")?,
-        seq: row.try_get("seq")?,
-        hash: row.try_get("hash")?,
-        signed_at: row.try_get("signed_at")?,
-        key_id: row.try_get("key_id")?,
-        public_key: row.try_get("public_key")?,
-        signature: row.try_get("signature")?,
     })
 }
 
