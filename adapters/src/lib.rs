@@ -6,5 +6,6 @@
 pub mod error;
 pub mod rest;
 pub mod simulators;
+pub mod soap;
 
 pub use error::AdapterError;

@@ -2,9 +2,9 @@
 //! marriage records. Like the real service, the request and the answer are
 //! JSON envelopes whose `duLieu` field carries an XML message.
 //!
-//! The XML reader refuses DTDs outright (no entity expansion can happen) and
-//! bounds size, depth and element count, because the gateway's tests feed it
-//! hostile input.
+//! Messages are read by the adapters' XML reader (`crate::soap`), which
+//! refuses DTDs outright (no entity expansion can happen) and bounds size,
+//! depth and element count, because the gateway's tests feed it hostile input.
 
 use std::io;
 
@@ -14,14 +14,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use lgsp_contracts::PersonalId;
 use quick_xml::Writer;
-use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::{BytesDecl, BytesStart, BytesText, Event};
-use quick_xml::reader::Reader;
+use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde::{Deserialize, Serialize};
 
 use super::Simulator;
 use super::dataset::{CitizenRecord, Dataset, Marriage};
 use super::replies;
+use crate::soap::{XmlElement, XmlError, XmlLimits, read_xml};
 
 /// Largest JSON envelope read from a request.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -85,118 +84,47 @@ impl XmlLeaves {
     }
 }
 
-/// Reads an XML message into its leaves, within the bounds above.
+/// The bounds above, for the shared XML reader.
+const LIMITS: XmlLimits = XmlLimits {
+    max_bytes: MAX_XML_BYTES,
+    max_depth: MAX_XML_DEPTH,
+    max_elements: MAX_XML_ELEMENTS,
+};
+
+/// Reads an XML message into its leaves, within the bounds above, with the
+/// same reader (and the same refusals) as the adapters' XML codec.
 pub(crate) fn read_leaves(xml: &str) -> Result<XmlLeaves, XmlRefusal> {
-    if xml.len() > MAX_XML_BYTES {
-        return Err(XmlRefusal::TooLarge);
-    }
-    let mut reader = Reader::from_str(xml);
-    // Open elements with whether each has child elements yet.
-    let mut open: Vec<(String, bool)> = Vec::new();
-    let mut root: Option<String> = None;
+    let root = read_xml(xml.as_bytes(), &LIMITS).map_err(|error| match error {
+        XmlError::TooLarge { .. } => XmlRefusal::TooLarge,
+        XmlError::DocType => XmlRefusal::DocType,
+        XmlError::TooDeep { .. } => XmlRefusal::TooDeep,
+        XmlError::TooManyElements { .. } => XmlRefusal::TooManyElements,
+        XmlError::UnknownEntity(_) => XmlRefusal::UnknownEntity,
+        XmlError::Encoding(_) | XmlError::Malformed(_) => XmlRefusal::Malformed,
+    })?;
     let mut leaves = Vec::new();
-    let mut text = String::new();
-    let mut elements = 0usize;
-    loop {
-        let event = reader.read_event().map_err(|_| XmlRefusal::Malformed)?;
-        match event {
-            Event::DocType(_) => return Err(XmlRefusal::DocType),
-            Event::Start(_) | Event::Empty(_) if root.is_some() && open.is_empty() => {
-                return Err(XmlRefusal::Malformed);
-            }
-            Event::Start(start) => {
-                let name = enter_element(&mut open, &mut root, &mut elements, &start)?;
-                open.push((name, false));
-                text.clear();
-            }
-            Event::Empty(start) => {
-                let name = enter_element(&mut open, &mut root, &mut elements, &start)?;
-                leaves.push((leaf_path(&open, &name), String::new()));
-            }
-            Event::End(_) => {
-                let Some((name, has_children)) = open.pop() else {
-                    return Err(XmlRefusal::Malformed);
-                };
-                if !has_children {
-                    leaves.push((leaf_path(&open, &name), std::mem::take(&mut text)));
-                }
-                text.clear();
-            }
-            Event::Text(content) => {
-                let content = content.xml_content().map_err(|_| XmlRefusal::Malformed)?;
-                if open.is_empty() {
-                    if !content.trim().is_empty() {
-                        return Err(XmlRefusal::Malformed);
-                    }
-                } else {
-                    text.push_str(&content);
-                }
-            }
-            Event::CData(content) => {
-                if open.is_empty() {
-                    return Err(XmlRefusal::Malformed);
-                }
-                text.push_str(&content.decode().map_err(|_| XmlRefusal::Malformed)?);
-            }
-            Event::GeneralRef(reference) => {
-                if open.is_empty() {
-                    return Err(XmlRefusal::Malformed);
-                }
-                match reference.resolve_char_ref() {
-                    Ok(Some(c)) => text.push(c),
-                    Ok(None) => {
-                        let name = reference.decode().map_err(|_| XmlRefusal::Malformed)?;
-                        let value =
-                            resolve_predefined_entity(&name).ok_or(XmlRefusal::UnknownEntity)?;
-                        text.push_str(value);
-                    }
-                    Err(_) => return Err(XmlRefusal::Malformed),
-                }
-            }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
+    collect_leaves(&root, "", &mut leaves);
+    Ok(XmlLeaves {
+        root: root.name,
+        leaves,
+    })
+}
+
+/// Each leaf under `element` with its slash-separated path; the tree's
+/// depth is bounded by [`MAX_XML_DEPTH`], so recursion is too.
+fn collect_leaves(element: &XmlElement, parent: &str, leaves: &mut Vec<(String, String)>) {
+    let path = if parent.is_empty() {
+        element.name.clone()
+    } else {
+        format!("{parent}/{}", element.name)
+    };
+    if element.children.is_empty() {
+        leaves.push((path, element.text.clone()));
+    } else {
+        for child in &element.children {
+            collect_leaves(child, &path, leaves);
         }
     }
-    match root {
-        Some(root) if open.is_empty() => Ok(XmlLeaves { root, leaves }),
-        _ => Err(XmlRefusal::Malformed),
-    }
-}
-
-/// Checks the bounds for a new element, marks its parent as having children
-/// and returns its local name (namespace prefixes are dropped, as callers
-/// match on local names).
-fn enter_element(
-    open: &mut [(String, bool)],
-    root: &mut Option<String>,
-    elements: &mut usize,
-    start: &BytesStart<'_>,
-) -> Result<String, XmlRefusal> {
-    *elements += 1;
-    if *elements > MAX_XML_ELEMENTS {
-        return Err(XmlRefusal::TooManyElements);
-    }
-    if open.len() >= MAX_XML_DEPTH {
-        return Err(XmlRefusal::TooDeep);
-    }
-    let name = std::str::from_utf8(start.local_name().as_ref())
-        .map(str::to_owned)
-        .map_err(|_| XmlRefusal::Malformed)?;
-    if let Some(parent) = open.last_mut() {
-        parent.1 = true;
-    }
-    root.get_or_insert_with(|| name.clone());
-    Ok(name)
-}
-
-fn leaf_path(open: &[(String, bool)], name: &str) -> String {
-    let mut path = String::new();
-    for (ancestor, _) in open {
-        path.push_str(ancestor);
-        path.push('/');
-    }
-    path.push_str(name);
-    path
 }
 
 /// The personal ID asked for in a `<YeuCauTraCuu>` message.

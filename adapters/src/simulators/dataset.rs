@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::calendar::Day;
+use super::land::LandRegistry;
 use super::vocabulary::{
     self, BRAND_FIRST, BRAND_SECOND, ENTERPRISE_KINDS, ENTERPRISE_STATUSES, ETHNICITIES,
     FEMALE_GIVEN_NAMES, FEMALE_MIDDLE_NAMES, INDUSTRIAL_PARKS, MALE_GIVEN_NAMES, MALE_MIDDLE_NAMES,
@@ -94,6 +95,8 @@ pub(crate) struct Household {
     /// Household code (mã hộ gia đình), 10 digits.
     pub ma_ho_gia_dinh: String,
     pub dia_chi: String,
+    /// The commune the household lives in.
+    pub place: Place,
     /// Citizen indexes; the head comes first.
     pub members: Vec<usize>,
 }
@@ -132,6 +135,7 @@ pub(crate) struct Dataset {
     marriages: Vec<Marriage>,
     enterprises: Vec<Enterprise>,
     by_enterprise_code: HashMap<String, usize>,
+    land: LandRegistry,
 }
 
 /// Salts that keep the sampling streams apart from the generation stream.
@@ -167,7 +171,11 @@ impl Dataset {
         for _ in 0..enterprises {
             generator.add_enterprise();
         }
-        generator.data
+        // Parcels draw from their own stream, so adding them left every
+        // earlier citizen and enterprise of a seed unchanged.
+        let mut data = generator.data;
+        data.land = LandRegistry::generate(seed, &data);
+        data
     }
 
     /// All citizens, in generation order.
@@ -181,7 +189,6 @@ impl Dataset {
     }
 
     /// All households, in generation order.
-    #[cfg(test)]
     pub(crate) fn households(&self) -> &[Household] {
         &self.households
     }
@@ -206,6 +213,11 @@ impl Dataset {
     /// The marriage of a married citizen.
     pub(crate) fn marriage_of(&self, record: &CitizenRecord) -> Option<&Marriage> {
         record.marriage.and_then(|i| self.marriages.get(i))
+    }
+
+    /// The land parcels.
+    pub(crate) fn land(&self) -> &LandRegistry {
+        &self.land
     }
 
     /// The enterprise with this code.
@@ -236,7 +248,7 @@ impl Dataset {
 }
 
 /// `n` indexes below `len`: a seeded permutation, cycled when `n > len`.
-fn sample_indexes(seed: u64, len: usize, n: usize) -> Vec<usize> {
+pub(crate) fn sample_indexes(seed: u64, len: usize, n: usize) -> Vec<usize> {
     if len == 0 {
         return Vec::new();
     }
@@ -270,15 +282,16 @@ impl Sex {
 
 /// A commune of a province.
 #[derive(Debug, Clone, Copy)]
-struct Place {
-    province: &'static Province,
-    commune: &'static str,
-    urban: bool,
+pub(crate) struct Place {
+    pub province: &'static Province,
+    pub commune: &'static str,
+    /// A ward (phường) of a town rather than a rural commune (xã).
+    pub urban: bool,
 }
 
 impl Place {
     /// "xã Mỹ Hiệp, tỉnh Đồng Tháp".
-    fn commune_label(&self) -> String {
+    pub(crate) fn commune_label(&self) -> String {
         let kind = if self.urban { "phường" } else { "xã" };
         format!("{kind} {}, {}", self.commune, self.province.label)
     }
@@ -691,6 +704,7 @@ impl Generator {
                 scramble(household)
             ),
             dia_chi: address,
+            place: home,
             members,
         });
     }

@@ -30,17 +30,21 @@ pub(crate) enum RouteKey {
     SocialInsurance,
     Echo,
     Fixed,
+    EnterpriseSoap,
+    Land,
 }
 
 impl RouteKey {
     /// Every route family, in the order they are shown.
-    pub(crate) const ALL: [RouteKey; 6] = [
+    pub(crate) const ALL: [RouteKey; 8] = [
         RouteKey::Population,
         RouteKey::CivilStatus,
         RouteKey::Enterprise,
         RouteKey::SocialInsurance,
         RouteKey::Echo,
         RouteKey::Fixed,
+        RouteKey::EnterpriseSoap,
+        RouteKey::Land,
     ];
 
     /// The name used in `/__sim` paths and bodies.
@@ -52,7 +56,15 @@ impl RouteKey {
             RouteKey::SocialInsurance => "social_insurance",
             RouteKey::Echo => "echo",
             RouteKey::Fixed => "fixed",
+            RouteKey::EnterpriseSoap => "enterprise_soap",
+            RouteKey::Land => "land",
         }
+    }
+
+    /// Whether the family answers in SOAP, so its injected errors are
+    /// faults and its malformed answers broken XML.
+    fn speaks_soap(self) -> bool {
+        self == RouteKey::EnterpriseSoap
     }
 
     /// The family with this name.
@@ -77,7 +89,7 @@ pub(crate) struct FaultSettings {
     pub error_status: u16,
     /// The next N requests fail with `error_status`.
     pub fail_next: u32,
-    /// Share of requests answered 200 with a truncated JSON body.
+    /// Share of requests answered 200 with a truncated body (JSON, or XML on SOAP routes).
     pub malformed_rate: f64,
     /// Share of requests whose connection is reset without an answer.
     pub reset_rate: f64,
@@ -153,7 +165,7 @@ enum Outcome {
 /// The faults and hit counts of every route family.
 #[derive(Debug)]
 pub(crate) struct FaultBoard {
-    routes: [RouteFaults; 6],
+    routes: [RouteFaults; RouteKey::ALL.len()],
     /// Seeded so a test run with rates replays the same faults.
     rng: Mutex<ChaCha8Rng>,
 }
@@ -276,6 +288,14 @@ pub(crate) struct FaultGate {
 const MALFORMED_BODY: &[u8] =
     "{\"maKetQua\":\"00\",\"moTa\":\"Thành công\",\"duLieu\":{\"hoTen\":\"Nguyễn Văn".as_bytes();
 
+/// A SOAP answer cut off inside an element, as a crashed upstream sends.
+const MALFORMED_SOAP_BODY: &[u8] = concat!(
+    r#"<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">"#,
+    r#"<soapenv:Body><dn:TraCuuDoanhNghiepResponse xmlns:dn="urn:lgsp:dkkd:doanhnghiep:v1"><dn:doanhNghiep>"#,
+    "<dn:tenDoanhNghiep>Công ty TNHH Thương mại"
+)
+.as_bytes();
+
 /// Middleware: counts the request and applies the faults of its route family.
 pub(crate) async fn apply_faults(
     State(gate): State<FaultGate>,
@@ -290,11 +310,20 @@ pub(crate) async fn apply_faults(
     }
     match outcome {
         Outcome::Pass => next.run(request).await,
+        Outcome::Fail(status) if gate.key.speaks_soap() => replies::soap_fault(
+            status,
+            "Server",
+            "Lỗi hệ thống (lỗi giả lập của trình mô phỏng)",
+            "SYSTEM_ERROR",
+        ),
         Outcome::Fail(status) => replies::lgsp_error(
             status,
             "SYSTEM_ERROR",
             "Lỗi hệ thống (lỗi giả lập của trình mô phỏng)",
         ),
+        Outcome::Malformed if gate.key.speaks_soap() => {
+            replies::soap_bytes(StatusCode::OK, Bytes::from_static(MALFORMED_SOAP_BODY))
+        }
         Outcome::Malformed => {
             replies::json_bytes(StatusCode::OK, Bytes::from_static(MALFORMED_BODY))
         }
@@ -401,6 +430,8 @@ mod tests {
         for key in RouteKey::ALL {
             assert_eq!(RouteKey::parse(key.name()), Some(key));
         }
-        assert_eq!(RouteKey::parse("land"), None);
+        assert_eq!(RouteKey::parse("vehicles"), None);
+        assert!(RouteKey::EnterpriseSoap.speaks_soap());
+        assert!(!RouteKey::Enterprise.speaks_soap());
     }
 }

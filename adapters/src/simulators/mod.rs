@@ -1,6 +1,6 @@
 //! Simulators of the national services the province reads (population,
-//! civil status, business registration, social insurance), plus echo routes
-//! for the gateway's tests and a control plane to inject faults.
+//! civil status, business registration, social insurance, land), plus echo
+//! routes for the gateway's tests and a control plane to inject faults.
 //!
 //! All simulators answer from one synthetic dataset generated from a seed,
 //! so the same seed gives the same citizens and enterprises on every machine.
@@ -12,9 +12,11 @@
 //! | `POST /civil-status/v1/records` | a birth (`khaiSinh`) or marriage (`ketHon`) record, XML inside JSON |
 //! | `GET /enterprise/v1/enterprises/{maDoanhNghiep}` | the enterprise |
 //! | `GET /social-insurance/v1/households/{soDinhDanh}` | the citizen's household |
+//! | `POST /enterprise/v1/soap` | the enterprise, as SOAP 1.1 (`contracts/soap/enterprise-lookup.toml`) |
+//! | `GET /land/v1/parcels/{maThuaDat}` | the land parcel |
 //! | `GET /fixed` | a constant body |
 //! | `/echo/v1/{bytes/{n},upload,inspect[/*],slow/{ms}}` | test helpers |
-//! | `PUT /__sim/faults/{route}`, `GET`/`DELETE /__sim/faults` | fault knobs |
+//! | `PUT /__sim/faults/{route}`, `GET`/`DELETE /__sim/faults` | fault knobs (SOAP routes fail with faults and break their XML) |
 //! | `GET`/`DELETE /__sim/stats` | hits per route family |
 
 mod calendar;
@@ -23,7 +25,9 @@ mod control;
 mod dataset;
 mod echo;
 mod enterprise;
+mod enterprise_soap;
 mod faults;
+mod land;
 mod population;
 mod replies;
 mod routes;
@@ -101,6 +105,11 @@ impl Simulator {
     /// `n` enterprise codes that exist in the dataset, in a seeded order (distinct up to their number).
     pub fn sample_enterprise_codes(&self, n: usize) -> Vec<String> {
         self.dataset.sample_enterprise_codes(self.seed, n)
+    }
+
+    /// `n` land-parcel codes that exist in the dataset, in a seeded order (distinct up to their number).
+    pub fn sample_parcel_codes(&self, n: usize) -> Vec<String> {
+        self.dataset.land().sample_codes(self.seed, n)
     }
 
     /// Serves every simulator on `listener` until `shutdown` resolves, then drains open connections for up to 5 s.

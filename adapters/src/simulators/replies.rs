@@ -1,11 +1,15 @@
 //! JSON answers in the shape of the real LGSP services: UTF-8 JSON with an
-//! explicit charset, and errors as `{"maLoi", "moTa"}` with the LGSP codes.
+//! explicit charset, and errors as `{"maLoi", "moTa"}` with the LGSP codes;
+//! and the SOAP 1.1 answers of the SOAP routes, whose errors are faults with
+//! the LGSP code in the detail.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Serialize;
+
+use crate::soap::{SoapFault, SoapVersion};
 
 /// The content type of every JSON answer; the charset is explicit because
 /// some provincial clients default to Latin-1 without it.
@@ -24,15 +28,19 @@ struct LgspError<'a> {
     mo_ta: &'a str,
 }
 
+/// A response with a body already encoded.
+fn encoded(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 /// A response with a JSON body already encoded.
 pub(crate) fn json_bytes(status: StatusCode, body: impl Into<Bytes>) -> Response {
-    let mut response = Response::new(Body::from(body.into()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
-    response
+    encoded(status, JSON_CONTENT_TYPE, body.into())
 }
 
 /// A response with `value` encoded as JSON.
@@ -67,6 +75,36 @@ pub(crate) fn record_not_found() -> Response {
         RECORD_NOT_FOUND,
         "Không tìm thấy dữ liệu",
     )
+}
+
+/// The content type of SOAP 1.1 answers.
+pub(crate) const SOAP_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// A SOAP 1.1 answer already encoded.
+pub(crate) fn soap_bytes(status: StatusCode, body: impl Into<Bytes>) -> Response {
+    encoded(status, SOAP_CONTENT_TYPE, body.into())
+}
+
+/// A SOAP 1.1 fault: `code` is `Client` for the caller's mistakes and
+/// `Server` for the service's, and the detail carries the LGSP error code.
+pub(crate) fn soap_fault(
+    status: StatusCode,
+    code: &str,
+    reason: &str,
+    lgsp_code: &str,
+) -> Response {
+    let fault = SoapFault {
+        code: code.to_owned(),
+        subcode: None,
+        reason: reason.to_owned(),
+        detail: Some(lgsp_code.to_owned()),
+    };
+    match fault.encode(SoapVersion::V1_1) {
+        Ok(message) => soap_bytes(status, message.body),
+        // Encoding a fault of plain text cannot fail; answer as a broken
+        // upstream would rather than panic.
+        Err(_) => soap_bytes(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new()),
+    }
 }
 
 /// 400 for a path parameter that is not a valid personal ID.

@@ -10,7 +10,8 @@ use axum::routing::{any, get, post, put};
 
 use super::faults::{self, FaultGate, RouteKey};
 use super::{
-    Simulator, civil_status, control, echo, enterprise, population, replies, social_insurance,
+    Simulator, civil_status, control, echo, enterprise, enterprise_soap, land, population, replies,
+    social_insurance,
 };
 
 /// Puts a route family behind the fault gate of `key`; the gate only runs
@@ -47,6 +48,8 @@ pub(crate) fn router(simulator: Simulator) -> Router {
         "/social-insurance/v1/households/{so_dinh_danh}",
         get(social_insurance::household),
     );
+    let enterprise_soap = Router::new().route("/enterprise/v1/soap", post(enterprise_soap::lookup));
+    let land = Router::new().route("/land/v1/parcels/{ma_thua_dat}", get(land::parcel));
     let echo = Router::new()
         .route("/echo/v1/bytes/{n}", get(echo::bytes))
         .route("/echo/v1/upload", post(echo::upload).put(echo::upload))
@@ -74,6 +77,8 @@ pub(crate) fn router(simulator: Simulator) -> Router {
             RouteKey::SocialInsurance,
             social_insurance,
         ))
+        .merge(gated(&simulator, RouteKey::EnterpriseSoap, enterprise_soap))
+        .merge(gated(&simulator, RouteKey::Land, land))
         .merge(gated(&simulator, RouteKey::Echo, echo))
         .merge(gated(&simulator, RouteKey::Fixed, fixed))
         .merge(control)

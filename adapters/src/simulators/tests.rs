@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use super::civil_status::read_leaves;
 use super::vocabulary::PROVINCES;
 use super::{Simulator, SimulatorOptions};
+use crate::soap::{CodecError, EncodedMessage, Mapping, SoapFault, XmlError, XmlLimits};
 
 type TestBody = BoxBody<Bytes, Infallible>;
 
@@ -588,7 +589,7 @@ async fn fixed_and_unknown_paths() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.content_type(), "application/json; charset=utf-8");
     assert_eq!(answer.json()["maKetQua"], "00");
-    let answer = running.get("/land/v1/parcels/1").await;
+    let answer = running.get("/vehicles/v1/plates/1").await;
     assert_lgsp_error(&answer, StatusCode::NOT_FOUND, "SERVICE_NOT_FOUND");
     running.stop().await.expect("clean stop");
 }
@@ -765,7 +766,7 @@ async fn error_rate_and_fault_control_plane() {
     assert_eq!(running.get(&path).await.status, StatusCode::OK);
 
     assert_lgsp_error(
-        &running.set_faults("land", json!({})).await,
+        &running.set_faults("vehicles", json!({})).await,
         StatusCode::NOT_FOUND,
         "RECORD_NOT_FOUND",
     );
@@ -875,4 +876,264 @@ async fn shutdown_lets_requests_finish_and_stops_accepting() {
         TcpStream::connect(addr).await.is_err(),
         "no longer accepting"
     );
+}
+
+impl Running {
+    async fn post_with(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(full(body)).expect("valid request");
+        let response = self.client.request(request).await.expect("an answer");
+        let (parts, body) = response.into_parts();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.expect("whole body").to_bytes(),
+        }
+    }
+
+    /// Posts a SOAP 1.1 envelope to the enterprise SOAP route.
+    async fn soap(&self, message: &EncodedMessage) -> Answer {
+        let action = message.soap_action.clone().unwrap_or_default();
+        let headers = [
+            ("content-type", message.content_type.as_str()),
+            ("soapaction", action.as_str()),
+        ];
+        self.post_with("/enterprise/v1/soap", &headers, message.body.clone())
+            .await
+    }
+}
+
+fn enterprise_mapping() -> Mapping {
+    Mapping::builtin("enterprise-lookup").expect("built in")
+}
+
+/// The SOAP 1.1 lookup of an enterprise code.
+fn lookup_envelope(code: &str) -> EncodedMessage {
+    enterprise_mapping()
+        .encode_request(&json!({ "maDoanhNghiep": code }))
+        .expect("encodes")
+}
+
+/// The fault of a SOAP answer, checking the SOAP 1.1 framing.
+fn soap_fault_of(answer: &Answer, status: StatusCode) -> SoapFault {
+    assert_eq!(
+        answer.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.content_type(), "text/xml; charset=utf-8");
+    match enterprise_mapping().decode_response(&answer.body, &XmlLimits::default()) {
+        Err(CodecError::Fault(fault)) => fault,
+        other => panic!("expected a fault, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn enterprise_soap_answers_like_the_json_route() {
+    let running = start().await;
+    let mapping = enterprise_mapping();
+    for code in running.simulator.sample_enterprise_codes(5) {
+        let answer = running.soap(&lookup_envelope(&code)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(answer.content_type(), "text/xml; charset=utf-8");
+        let decoded = mapping
+            .decode_response(&answer.body, &XmlLimits::default())
+            .expect("decodes");
+        let json = running
+            .get(&format!("/enterprise/v1/enterprises/{code}"))
+            .await
+            .json();
+        assert_eq!(decoded, json);
+    }
+    let fault = soap_fault_of(
+        &running.soap(&lookup_envelope("0000000000")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    assert_eq!(
+        (fault.code.as_str(), fault.detail.as_deref()),
+        ("Client", Some("RECORD_NOT_FOUND"))
+    );
+    let fault = soap_fault_of(
+        &running.soap(&lookup_envelope("12ab")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    assert_eq!(fault.detail.as_deref(), Some("DATA_INCORRECT"));
+    running.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn enterprise_soap_refuses_wrong_envelopes_and_headers() {
+    let running = start().await;
+    let code = running.simulator.sample_enterprise_codes(1).remove(0);
+    let request = lookup_envelope(&code);
+    let wrong_action = EncodedMessage {
+        soap_action: Some("\"urn:other#Xoa\"".into()),
+        ..request.clone()
+    };
+    let fault = soap_fault_of(
+        &running.soap(&wrong_action).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    assert_eq!(fault.code, "Client");
+    let json_body = EncodedMessage {
+        content_type: "application/json".into(),
+        ..request.clone()
+    };
+    soap_fault_of(
+        &running.soap(&json_body).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    );
+    let soap12 = EncodedMessage {
+        body: String::from_utf8(request.body.clone())
+            .expect("UTF-8")
+            .replace(
+                "http://schemas.xmlsoap.org/soap/envelope/",
+                "http://www.w3.org/2003/05/soap-envelope",
+            )
+            .into_bytes(),
+        ..request.clone()
+    };
+    let fault = soap_fault_of(
+        &running.soap(&soap12).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    assert_eq!(fault.code, "VersionMismatch");
+    let xxe = EncodedMessage {
+        body: format!(
+            r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>{}"#,
+            String::from_utf8_lossy(&request.body)
+                .trim_start_matches(r#"<?xml version="1.0" encoding="utf-8"?>"#)
+        )
+        .into_bytes(),
+        ..request.clone()
+    };
+    let fault = soap_fault_of(&running.soap(&xxe).await, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(fault.reason.contains("DOCTYPE"), "{fault:?}");
+    let deep = EncodedMessage {
+        body: format!("{}{}", "<a>".repeat(5_000), "</a>".repeat(5_000)).into_bytes(),
+        ..request.clone()
+    };
+    let fault = soap_fault_of(
+        &running.soap(&deep).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    assert!(fault.reason.contains("deeper"), "{fault:?}");
+    assert_eq!(running.soap(&request).await.status, StatusCode::OK);
+    running.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn enterprise_soap_fault_knobs_answer_in_soap() {
+    let running = start().await;
+    let code = running.simulator.sample_enterprise_codes(1).remove(0);
+    let request = lookup_envelope(&code);
+    running
+        .set_faults(
+            "enterprise_soap",
+            json!({"fail_next": 1, "error_status": 503}),
+        )
+        .await;
+    let fault = soap_fault_of(
+        &running.soap(&request).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
+    assert_eq!(
+        (fault.code.as_str(), fault.detail.as_deref()),
+        ("Server", Some("SYSTEM_ERROR"))
+    );
+    running
+        .set_faults("enterprise_soap", json!({"malformed_rate": 1.0}))
+        .await;
+    let answer = running.soap(&request).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type(), "text/xml; charset=utf-8");
+    assert!(matches!(
+        enterprise_mapping().decode_response(&answer.body, &XmlLimits::default()),
+        Err(CodecError::Xml(XmlError::Malformed(_)))
+    ));
+    // The JSON route keeps its own knobs.
+    let json = running
+        .get(&format!("/enterprise/v1/enterprises/{code}"))
+        .await;
+    assert_eq!(json.status, StatusCode::OK);
+    let stats = running.get("/__sim/stats").await.json();
+    assert_eq!(
+        (
+            stats["enterprise_soap"].as_u64(),
+            stats["enterprise"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    running.stop().await.expect("clean stop");
+}
+
+#[test]
+fn land_parcels_cover_households_and_are_deterministic() {
+    let simulator = Simulator::new(SimulatorOptions::default());
+    let dataset = &simulator.dataset;
+    let parcels = dataset.land().parcels();
+    assert!(
+        parcels.len() >= dataset.households().len(),
+        "{}",
+        parcels.len()
+    );
+    let codes: HashSet<_> = parcels.iter().map(|p| p.ma_thua_dat.as_str()).collect();
+    assert_eq!(codes.len(), parcels.len());
+    let shared = parcels
+        .iter()
+        .filter(|p| p.nguoi_su_dung.len() == 2)
+        .count();
+    assert!(shared > 1_000, "{shared}");
+    for parcel in parcels {
+        let parts: u32 = parcel
+            .muc_dich_su_dung
+            .iter()
+            .map(|u| (u.dien_tich * 10.0).round() as u32)
+            .sum();
+        assert_eq!(
+            parts,
+            (parcel.dien_tich * 10.0).round() as u32,
+            "{parcel:?}"
+        );
+        for user in &parcel.nguoi_su_dung {
+            let id = user.so_dinh_danh.as_deref().expect("a person");
+            assert!(dataset.citizen(id).is_some());
+        }
+    }
+    let again = Simulator::new(SimulatorOptions::default());
+    assert_eq!(
+        simulator.sample_parcel_codes(20),
+        again.sample_parcel_codes(20)
+    );
+    assert_eq!(simulator.sample_parcel_codes(20).len(), 20);
+}
+
+#[tokio::test]
+async fn land_answers_known_unknown_and_malformed_codes() {
+    let running = start().await;
+    let code = running.simulator.sample_parcel_codes(1).remove(0);
+    let answer = running.get(&format!("/land/v1/parcels/{code}")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type(), "application/json; charset=utf-8");
+    let parcel = answer.json();
+    assert_eq!(parcel["maThuaDat"], code.as_str());
+    assert!(parcel["nguoiSuDung"][0]["hoTen"].is_string(), "{parcel}");
+    let answer = running.get("/land/v1/parcels/99999-1-1").await;
+    assert_lgsp_error(&answer, StatusCode::NOT_FOUND, "RECORD_NOT_FOUND");
+    for malformed in ["1", "8701-1-1", "87010-12345-1", "87010-1-x"] {
+        let answer = running.get(&format!("/land/v1/parcels/{malformed}")).await;
+        assert_lgsp_error(&answer, StatusCode::BAD_REQUEST, "DATA_INCORRECT");
+    }
+    running.stop().await.expect("clean stop");
 }
