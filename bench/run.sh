@@ -22,22 +22,11 @@ CONNECTIONS="${2:-64}"
 THREADS="${BENCH_THREADS:-1}"
 BASE_COMMIT="${BASE_COMMIT:-98e88ab}"
 ACCESS_COMMIT="${ACCESS_COMMIT:-8294d76}"
-
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk (Debian package)" >&2
-  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
-fi
-if [ -z "${LGSP_BIN:-}" ]; then cargo build --release --bin lgsp --quiet; fi
-LGSP="${LGSP_BIN:-$ROOT/target/release/lgsp}"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+on_exit() {
   git -C "$ROOT" worktree remove --force "$WORK/base-src" 2>/dev/null || true
   git -C "$ROOT" worktree remove --force "$WORK/access-src" 2>/dev/null || true
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
+source "$ROOT/bench/nodes.sh"
 
 build_commit() { # name commit -> path of its release binary
   echo "building $1 ($2) in a worktree" >&2
@@ -48,19 +37,10 @@ build_commit() { # name commit -> path of its release binary
 BASE_BIN="${BASE_BIN:-$(build_commit base "$BASE_COMMIT")}"
 ACCESS_BIN="${ACCESS_BIN:-$(build_commit access "$ACCESS_COMMIT")}"
 
-first_line() { # file -> first line once written
-  for _ in $(seq 1 300); do [ -s "$1" ] && { head -n1 "$1"; return; }; sleep 0.1; done
-  echo "no announcement in $1" >&2; exit 1
-}
-json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
-
 "$LGSP" mock --listen 127.0.0.1:0 --citizens 1000 >"$WORK/mock.out" 2>/dev/null &
 PIDS+=($!)
 MOCK=$(json_field "$(first_line "$WORK/mock.out")" mock)
 
-AGENCY='[[agencies]]
-code = "000.00.00.H29"
-name = "Tỉnh đo hiệu năng"'
 PLAIN_SERVICE="[[services]]
 slug = \"bench\"
 version = \"v1\"
@@ -81,73 +61,16 @@ BASE=$(json_field "$(first_line "$WORK/base.out")" data)
 CREDS=$("$LGSP" credential client-secret)
 SECRET=$(json_field "$CREDS" client_secret)
 HASH=$(json_field "$CREDS" secret_hash)
-REGISTRY="$AGENCY
+REGISTRY=$(secure_registry "$MOCK" "$HASH")
 
-[[services]]
-slug = \"bench-secure\"
-version = \"v1\"
-name = \"Fixed response, confidential personal data\"
-owner = \"000.00.00.H29\"
-data_class = \"confidential\"
-personal_data = true
-security_level = 3
-upstream = { url = \"http://$MOCK/fixed\" }
+ACC=$(start_node access "$ACCESS_BIN" "$REGISTRY")
+PIDS+=("$(cat "$WORK/access.pid")")
+# AUDIT_TOML, e.g. 'max_wait_ms = 2', is appended to the audited node's [audit] section.
+CUR=$(start_node audited "$LGSP" "$REGISTRY" "$(printf '[audit]\n%s' "${AUDIT_TOML:-}")")
+PIDS+=("$(cat "$WORK/audited.pid")")
+ACC_HEADERS=(-H "Authorization: Bearer $(token_for "$ACC" "$SECRET")" -H "X-LGSP-Purpose: 1.001612" -H "X-LGSP-User: bench.officer")
+CUR_HEADERS=(-H "Authorization: Bearer $(token_for "$CUR" "$SECRET")" -H "X-LGSP-Purpose: 1.001612" -H "X-LGSP-User: bench.officer")
 
-[[systems]]
-slug = \"bench-sys\"
-agency = \"000.00.00.H29\"
-name = \"Benchmark client\"
-security_level = 3
-
-[[credentials]]
-id = \"bench-sys-oauth\"
-system = \"bench-sys\"
-kind = \"client_secret\"
-client_id = \"bench-sys\"
-secret_hash = \"$HASH\"
-
-[[subscriptions]]
-system = \"bench-sys\"
-service = \"bench-secure\"
-state = \"approved\"
-purposes = [\"1.001612\"]
-plan = { rate_per_second = 1000000000.0, burst = 1000000000 }"
-
-start_node() { # name binary -> data address; writes $WORK/<name>/
-  local name=$1 bin=$2
-  mkdir -p "$WORK/$name"
-  printf 'data_dir = "%s"\n[listen]\ndata = "127.0.0.1:0"\nadmin = "127.0.0.1:0"\n[auth]\ntoken_ttl_secs = 3600\n' "$WORK/$name/data" >"$WORK/$name/lgsp.toml"
-  printf '%s\n' "$REGISTRY" >"$WORK/$name/registry.toml"
-  "$bin" apply "$WORK/$name/registry.toml" --config "$WORK/$name/lgsp.toml" >/dev/null
-  RUST_LOG=warn "$bin" serve --config "$WORK/$name/lgsp.toml" >"$WORK/$name.out" 2>"$WORK/$name.log" &
-  PIDS+=($!)
-  json_field "$(first_line "$WORK/$name.out")" data
-}
-token_for() { # data address -> bearer token
-  curl -s "http://$1/oauth2/token" -d grant_type=client_credentials -d client_id=bench-sys -d "client_secret=$SECRET" \
-    | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])"
-}
-ACC=$(start_node access "$ACCESS_BIN")
-CUR=$(start_node audited "$LGSP")
-ACC_HEADERS=(-H "Authorization: Bearer $(token_for "$ACC")" -H "X-LGSP-Purpose: 1.001612" -H "X-LGSP-User: bench.officer")
-CUR_HEADERS=(-H "Authorization: Bearer $(token_for "$CUR")" -H "X-LGSP-Purpose: 1.001612" -H "X-LGSP-User: bench.officer")
-
-run_wrk() { # name url [wrk args...]
-  local name=$1 url=$2; shift 2
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" >"$WORK/$name.wrk"
-  python3 - "$WORK/$name.wrk" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors.group(1) if errors else 0}")
-PY
-}
 
 # Warm every path (connection pools, token cache, decision cache) before measuring.
 wrk -t1 -c8 -d2s "http://$MOCK/fixed" >/dev/null
@@ -157,8 +80,12 @@ wrk -t1 -c8 -d2s "${CUR_HEADERS[@]}" "http://$CUR/api/bench-secure/v1" >/dev/nul
 
 read -r D_RPS D_P50 D_P99 D_ERR < <(run_wrk direct "http://$MOCK/fixed")
 read -r P_RPS P_P50 P_P99 P_ERR < <(run_wrk plain "http://$BASE/api/bench/v1")
+A_CPU0=$(cpu_ticks "$(cat "$WORK/access.pid")")
 read -r A_RPS A_P50 A_P99 A_ERR < <(run_wrk access "http://$ACC/api/bench-secure/v1" "${ACC_HEADERS[@]}")
+A_CPU=$(( $(cpu_ticks "$(cat "$WORK/access.pid")") - A_CPU0 ))
+U_CPU0=$(cpu_ticks "$(cat "$WORK/audited.pid")")
 read -r U_RPS U_P50 U_P99 U_ERR < <(run_wrk audited "http://$CUR/api/bench-secure/v1" "${CUR_HEADERS[@]}")
+U_CPU=$(( $(cpu_ticks "$(cat "$WORK/audited.pid")") - U_CPU0 ))
 RECORDS=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from audit_records').fetchone()[0])" "$WORK/audited/data/lgsp.db")
 
 printf '\nlgsp benchmark: %s s, %s connections, %s wrk thread(s), %s CPU(s), plain %s, access %s\n' \
@@ -177,4 +104,7 @@ print(f'access/plain throughput ratio:    {a/p:.3f}  (access stack cost {100*(1-
 print(f'audited/access throughput ratio:  {u/a:.3f}  (durable audit cost {100*(1-u/a):.1f}%)')
 print(f'audited/plain throughput ratio:   {u/p:.3f}')
 print(f'p99 added by durable audit:       {up99-ap99:+.2f} ms')
-" "$D_RPS" "$P_RPS" "$A_RPS" "$U_RPS" "$A_P99" "$U_P99"
+tick = 1e6 / float(sys.argv[9])
+acpu, ucpu = float(sys.argv[7]) * tick / (a * float(sys.argv[10])), float(sys.argv[8]) * tick / (u * float(sys.argv[10]))
+print(f'gateway CPU per request:          access {acpu:.1f} us, audited {ucpu:.1f} us ({ucpu-acpu:+.1f} us for the audit record)')
+" "$D_RPS" "$P_RPS" "$A_RPS" "$U_RPS" "$A_P99" "$U_P99" "$A_CPU" "$U_CPU" "$(getconf CLK_TCK)" "$DURATION"

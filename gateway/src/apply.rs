@@ -72,6 +72,19 @@ pub fn validate(data: &RegistryData) -> Result<(), (String, String)> {
             ));
         }
     }
+    for service in &data.services {
+        if let Some(path) = &service.upstream.health_path
+            && !crate::channels::is_health_path(path)
+        {
+            return Err((
+                format!("service {}/{}", service.slug, service.version),
+                format!(
+                    "upstream.health_path {path:?} must be a path on the upstream's origin, \
+                     starting with '/', without query or fragment"
+                ),
+            ));
+        }
+    }
     for sub in &data.subscriptions {
         let what = || format!("subscription {}/{}", sub.system, sub.service);
         if !(sub.plan.rate_per_second.is_finite() && sub.plan.rate_per_second > 0.0) {

@@ -54,6 +54,42 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// The tamper-evident audit log.
     pub audit: AuditConfig,
+    /// Observability: channel probes and certificate warnings.
+    pub monitoring: MonitoringConfig,
+}
+
+/// What the node watches about itself and its upstreams (`[monitoring]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    /// Time between two rounds of channel probes, in milliseconds.
+    pub probe_interval_ms: u64,
+    /// Bound on one probe (connect, TLS, health answer), in milliseconds.
+    pub probe_timeout_ms: u64,
+    /// A probe slower than this marks its channel `degraded`, in milliseconds.
+    pub probe_slow_ms: u64,
+    /// Certificates with fewer days than this left are reported `expiring`.
+    pub cert_warning_days: u32,
+    /// PEM file of private CAs trusted when probing https upstreams, besides Mozilla's roots.
+    pub upstream_ca: Option<PathBuf>,
+    /// Token endpoints (absolute http(s) URLs) probed as channels of kind `token_endpoint`.
+    pub token_endpoints: Vec<String>,
+    /// The sliding window of `/admin/v1/health/services`, in seconds.
+    pub health_window_secs: u64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            probe_interval_ms: 30_000,
+            probe_timeout_ms: 5_000,
+            probe_slow_ms: 1_000,
+            cert_warning_days: 30,
+            upstream_ca: None,
+            token_endpoints: Vec::new(),
+            health_window_secs: 600,
+        }
+    }
 }
 
 /// How audit records are written and sealed.
@@ -68,7 +104,8 @@ pub struct AuditConfig {
     pub chain_id: String,
     /// Records committed in one transaction at most.
     pub batch_size: usize,
-    /// How long the writer waits to fill a batch, in milliseconds.
+    /// How long the writer waits for more records once its queue is empty, in
+    /// milliseconds; 0 commits at once, and records that arrive during a commit form the next batch.
     pub max_wait_ms: u64,
     /// Records waiting to be written before the gateway answers 503 instead of queuing more.
     pub queue_capacity: usize,
@@ -129,7 +166,7 @@ impl Default for AuditConfig {
             mode: AuditMode::Durable,
             chain_id: String::new(),
             batch_size: 256,
-            max_wait_ms: 2,
+            max_wait_ms: 0,
             queue_capacity: 8192,
             checkpoint_every: 1000,
             checkpoint_interval_ms: 10_000,
@@ -334,6 +371,7 @@ impl Default for Config {
             tls: None,
             rate_limits: RateLimitConfig::default(),
             audit: AuditConfig::default(),
+            monitoring: MonitoringConfig::default(),
         }
     }
 }
@@ -389,7 +427,7 @@ impl Default for RegistryConfig {
 
 /// Top-level keys that `LGSP_*` variables may set; other `LGSP_*` variables
 /// (test switches, for instance) are not configuration.
-const ENV_SECTIONS: [&str; 11] = [
+const ENV_SECTIONS: [&str; 12] = [
     "data_dir",
     "listen",
     "store",
@@ -401,6 +439,7 @@ const ENV_SECTIONS: [&str; 11] = [
     "tls",
     "rate_limits",
     "audit",
+    "monitoring",
 ];
 
 impl Config {
@@ -590,6 +629,45 @@ impl Config {
         }
         if self.upstream.breaker_failures == 0 {
             return invalid("upstream.breaker_failures", "must be at least 1".into());
+        }
+        let monitoring = &self.monitoring;
+        for (key, value) in [
+            ("monitoring.probe_interval_ms", monitoring.probe_interval_ms),
+            ("monitoring.probe_timeout_ms", monitoring.probe_timeout_ms),
+            ("monitoring.probe_slow_ms", monitoring.probe_slow_ms),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be greater than 0".into());
+            }
+        }
+        if !(1..=86_400).contains(&monitoring.health_window_secs) {
+            return invalid(
+                "monitoring.health_window_secs",
+                format!(
+                    "must be between 1 and 86400, got {}",
+                    monitoring.health_window_secs
+                ),
+            );
+        }
+        if let Some(path) = monitoring.upstream_ca.as_ref().filter(|p| !p.exists()) {
+            return invalid(
+                "monitoring.upstream_ca",
+                format!("file {} does not exist", path.display()),
+            );
+        }
+        // The entry is named by position, not quoted: a URL with credentials must not reach a log.
+        if let Some(bad) = monitoring
+            .token_endpoints
+            .iter()
+            .position(|url| !crate::channels::is_token_endpoint(url))
+        {
+            return invalid(
+                "monitoring.token_endpoints",
+                format!(
+                    "entry {} must be an absolute http:// or https:// URL without credentials, query or fragment",
+                    bad + 1
+                ),
+            );
         }
         if self.upstream.retries > 10 {
             return invalid(
@@ -808,6 +886,16 @@ mod tests {
         let msg = c.validate().expect_err("mysql").to_string();
         assert!(msg.contains("store.url"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn health_window_is_bounded() {
+        for secs in [0, 86_401] {
+            let mut c = Config::default();
+            c.monitoring.health_window_secs = secs;
+            let msg = c.validate().expect_err("out of range").to_string();
+            assert!(msg.contains("monitoring.health_window_secs"), "{msg}");
+        }
     }
 
     #[test]

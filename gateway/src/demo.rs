@@ -123,6 +123,7 @@ pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
                 retries: None,
                 max_request_bytes: None,
                 max_response_bytes: None,
+                health_path: None,
             },
             operations: vec![Operation {
                 method: s.method.into(),

@@ -15,7 +15,8 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `/readyz`: the store answers and a snapshot is loaded.
+/// `/readyz`: the store answers, a snapshot is loaded, the audit writer is
+/// alive with room in its queue, and the node is not in maintenance.
 pub async fn readyz(State(state): State<NodeState>) -> (StatusCode, Json<Value>) {
     let store_ok = matches!(
         tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await,
@@ -23,12 +24,25 @@ pub async fn readyz(State(state): State<NodeState>) -> (StatusCode, Json<Value>)
     );
     let snapshot = state.snapshot.current();
     let snapshot_ok = snapshot.version >= 0;
-    let ready = store_ok && snapshot_ok;
+    let audit = &state.pipeline.audit;
+    // Nine tenths full: the node is about to refuse with AUDIT_UNAVAILABLE, so
+    // let the load balancer send new callers elsewhere while it drains.
+    let audit_check = if audit.is_closed() {
+        "stopped"
+    } else if audit.queue_depth().saturating_mul(10) >= audit.queue_capacity().saturating_mul(9) {
+        "saturated"
+    } else {
+        "ok"
+    };
+    let maintenance = state.pipeline.maintenance.is_on();
+    let ready = store_ok && snapshot_ok && audit_check == "ok" && !maintenance;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
             "store": if store_ok { "ok" } else { "unreachable" },
             "snapshot": if snapshot_ok { "loaded" } else { "missing" },
+            "audit": audit_check,
+            "maintenance": if maintenance { "on" } else { "off" },
         },
         "snapshotVersion": snapshot.version,
     });

@@ -13,6 +13,7 @@ use lgsp_gateway::audit::{AuditSigner, verify};
 use lgsp_gateway::config::{Config, LogFormat};
 use lgsp_gateway::server::Node;
 use lgsp_gateway::store::{Store, StoreOptions};
+use lgsp_gateway::traces::TraceExport;
 use lgsp_gateway::{apply, demo, telemetry};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -223,7 +224,8 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn serve(config_file: Option<PathBuf>) -> Result<()> {
     let config = Config::load(config_file.as_deref())?;
-    telemetry::init_logging(config.log.format);
+    let traces = TraceExport::from_env()?;
+    telemetry::init_logging(config.log.format, traces.as_ref());
     let node = Node::start(config).await?;
     // One line on stdout for supervisors and tests that started us on port 0.
     println!(
@@ -232,6 +234,9 @@ async fn serve(config_file: Option<PathBuf>) -> Result<()> {
     );
     shutdown_signal().await;
     node.shutdown().await;
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     Ok(())
 }
 
@@ -418,7 +423,7 @@ fn credential(kind: CredentialKindArg) -> Result<()> {
 }
 
 async fn mock(listen: SocketAddr, seed: u64, citizens: usize) -> Result<()> {
-    telemetry::init_logging(LogFormat::Text);
+    telemetry::init_logging(LogFormat::Text, None);
     let simulator = Simulator::new(SimulatorOptions {
         seed,
         citizens,
@@ -450,7 +455,8 @@ async fn run_demo(
     config.listen.admin = admin_addr;
     config.log.format = LogFormat::Text;
     config.validate()?;
-    telemetry::init_logging(config.log.format);
+    let traces = TraceExport::from_env()?;
+    telemetry::init_logging(config.log.format, traces.as_ref());
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
 
@@ -524,6 +530,9 @@ async fn run_demo(
 
     shutdown_signal().await;
     node.shutdown().await;
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     let _ = stop_mock.send(());
     let _ = mock_task.await;
     Ok(())

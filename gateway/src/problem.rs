@@ -79,6 +79,9 @@ pub enum GatewayError {
     /// A fault inside the gateway; the text is logged, never shown.
     #[error("internal fault: {0}")]
     Internal(String),
+    /// The node is in maintenance mode; the operator's reason is shown.
+    #[error("the gateway node is under maintenance{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Maintenance(Option<String>),
 }
 
 impl GatewayError {
@@ -111,6 +114,7 @@ impl GatewayError {
             },
             GatewayError::Deadline(_) => ErrorCode::UpstreamTimeout,
             GatewayError::Internal(_) => ErrorCode::InternalError,
+            GatewayError::Maintenance(_) => ErrorCode::Maintenance,
         }
     }
 
@@ -204,6 +208,8 @@ pub fn problem_response(error: &GatewayError, request_id: &str) -> Response {
         GatewayError::LimiterUnavailable | GatewayError::AuditUnavailable => {
             Some(Duration::from_secs(1))
         }
+        // Long enough for a load balancer to move the caller to another node.
+        GatewayError::Maintenance(_) => Some(Duration::from_secs(30)),
         _ if code == ErrorCode::UpstreamUnavailable => Some(Duration::from_secs(5)),
         _ => None,
     };

@@ -15,15 +15,19 @@ use crate::audit::{
     AuditError, AuditSigner, RetentionHandle, RetentionSettings, SiemHandle, SiemSettings,
     SiemSink, SubjectKey, SubjectKind, start_retention, start_siem,
 };
+use crate::channels::{self, ChannelBoard, ChannelError, ChannelMonitor, ChannelSettings};
 use crate::config::{AuditMode, SiemMode};
 use crate::config::{Config, RateLimitMode, RedisFailurePolicy, redact_url};
 use crate::limits::{
     LimitError, LimitMode, LimiterOptions, PriorityGate, RateLimiter, RedisFailure,
     TokenEndpointGuard,
 };
+use crate::maintenance::{self, Maintenance};
+use crate::metrics::{self, Metrics};
 use crate::pipeline::{Pipeline, accept::AcceptLimits};
 use crate::registry::model::Plan;
 use crate::registry::{reload, reload::ReloadError, snapshot::SnapshotHandle};
+use crate::service_health;
 use crate::store::{Store, StoreOptions};
 use crate::{health, oauth};
 use axum::Router;
@@ -59,6 +63,9 @@ pub enum StartError {
     /// The rate limiter could not be set up.
     #[error("rate limits: {0}")]
     Limits(#[from] LimitError),
+    /// Channel monitoring could not be set up.
+    #[error("channel monitoring: {0}")]
+    Channels(#[from] ChannelError),
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
@@ -90,6 +97,10 @@ pub struct NodeState {
     pub subject_key: Arc<SubjectKey>,
     /// The audit checkpoint key (base64url), pinned by the verification status.
     pub audit_public_key: Arc<str>,
+    /// The node's Prometheus metrics, served at `/metrics` on the admin listener.
+    pub metrics: Arc<Metrics>,
+    /// What the channel probes found, for `/admin/v1/health/channels`.
+    pub channels: ChannelBoard,
 }
 
 impl AdminState for NodeState {
@@ -117,6 +128,7 @@ pub struct Node {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     follower: JoinHandle<()>,
+    channels: ChannelMonitor,
     store: Store,
     audit: WriterHandle,
     siem: Option<SiemHandle>,
@@ -128,6 +140,9 @@ impl Node {
     /// Opens the store, loads the snapshot and starts both listeners.
     pub async fn start(config: Config) -> Result<Node, StartError> {
         let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::new(Duration::from_secs(
+            config.monitoring.health_window_secs,
+        )));
         let url = config.store_url();
         if url.starts_with("sqlite:") {
             // The embedded store lives in the data directory; create it on first run.
@@ -145,8 +160,11 @@ impl Node {
         )
         .await
         .map_err(|e| store_error(e.into()))?;
-        let snapshot =
-            SnapshotHandle::new(reload::load(&store, &config).await.map_err(store_error)?);
+        let snapshot = SnapshotHandle::new(
+            reload::load(&store, &config, &metrics)
+                .await
+                .map_err(store_error)?,
+        );
 
         let keys = Arc::new(SigningKeys::load_or_create(&config.keys_dir())?);
         let ttl = Duration::from_secs(config.auth.token_ttl_secs);
@@ -191,7 +209,8 @@ impl Node {
             durable: config.audit.mode == AuditMode::Durable,
             checkpoint_every: config.audit.checkpoint_every,
             checkpoint_interval: Duration::from_millis(config.audit.checkpoint_interval_ms),
-            ..WriterSettings::new(chain_id)
+            on_commit: Some(metrics.audit_commit_observer()),
+            ..WriterSettings::new(chain_id.clone())
         };
         let siem_sink = match config.audit.siem {
             SiemMode::Off => None,
@@ -250,10 +269,18 @@ impl Node {
                 burst: config.rate_limits.public_burst,
                 daily_quota: None,
             },
+            metrics: metrics.clone(),
+            maintenance: Arc::new(Maintenance::new(chain_id)),
         });
+        metrics.watch_pipeline(&pipeline);
+        let channel_monitor =
+            ChannelMonitor::start(ChannelSettings::from_config(&config), snapshot.clone())?;
+        metrics.register_collector(Box::new(channel_monitor.board.collector()));
         let state = NodeState {
+            channels: channel_monitor.board.clone(),
             subject_key,
             audit_public_key,
+            metrics: metrics.clone(),
             pipeline,
             store: store.clone(),
             snapshot: snapshot.clone(),
@@ -313,6 +340,7 @@ impl Node {
             store.clone(),
             config.clone(),
             snapshot,
+            metrics,
             stopped,
         ));
         tracing::info!(event = "node_started", data = %data_addr, admin = %admin_addr, store = %redact_url(&url));
@@ -322,6 +350,7 @@ impl Node {
             stop,
             servers,
             follower,
+            channels: channel_monitor,
             store,
             audit: audit_handle,
             siem,
@@ -343,6 +372,7 @@ impl Node {
             );
         }
         self.follower.abort();
+        drop(self.channels);
         if let Some(retention) = self.retention {
             retention.shutdown().await;
         }
@@ -399,6 +429,19 @@ fn admin_plane(state: NodeState) -> Router {
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/admin/v1/registry", axum::routing::get(health::registry))
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route(
+            "/admin/v1/health/services",
+            axum::routing::get(service_health::services),
+        )
+        .route(
+            "/admin/v1/maintenance",
+            axum::routing::get(maintenance::get).put(maintenance::put),
+        )
+        .route(
+            "/admin/v1/health/channels",
+            axum::routing::get(channels::channels_report),
+        )
         .merge(admin::routes::<NodeState>())
         .with_state(state)
 }

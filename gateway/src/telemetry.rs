@@ -3,23 +3,50 @@
 //! Events never carry personal data in clear: no request paths (they may hold
 //! a personal ID), only route keys, codes and timings.
 
+use crate::audit::record::Outcome;
 use crate::config::LogFormat;
+use crate::metrics::Metrics;
 use crate::problem::GatewayError;
+use crate::traces::TraceExport;
 use lgsp_contracts::ErrorCode;
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt};
 
 /// Installs the global log subscriber; the level comes from `RUST_LOG` (default `info`).
-pub fn init_logging(format: LogFormat) {
+///
+/// Log lines inside an exchange carry its `request_id` and `trace_id` from the
+/// exchange span (under `span` in JSON). With `traces`, the gateway's spans are
+/// also exported, filtered on their own: `RUST_LOG` only decides what is logged.
+pub fn init_logging(format: LogFormat, traces: Option<&TraceExport>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second initialisation (tests, demo) is harmless; ignore it.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
     };
+    let mut layers = vec![logs];
+    if let Some(traces) = traces {
+        layers.push(traces.layer().boxed());
+    }
+    // A second initialisation (tests, demo) is harmless; ignore it.
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+}
+
+/// Whether a free-text value could be a personal ID or an enterprise code (a
+/// run of nine or more digits), so it must not be logged or exported.
+pub fn may_hold_identifier(value: &str) -> bool {
+    value
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|run| run.len() >= 9)
 }
 
 /// One data-plane exchange has finished.
@@ -33,6 +60,8 @@ pub struct ExchangeFinished<'a> {
     pub route: Option<&'a str>,
     /// The consumer system, once authenticated.
     pub system: Option<&'a str>,
+    /// Its agency code (counted, not logged).
+    pub agency: Option<&'a str>,
     /// The stated purpose code.
     pub purpose: Option<&'a str>,
     /// HTTP status sent.
@@ -41,13 +70,20 @@ pub struct ExchangeFinished<'a> {
     pub code: Option<ErrorCode>,
     /// The error behind the code, logged for operators only.
     pub error: Option<&'a str>,
+    /// Allowed, refused or failed.
+    pub outcome: Outcome,
     /// Time spent in the gateway.
     pub elapsed: Duration,
+    /// Request body bytes read.
+    pub request_bytes: u64,
+    /// Response body bytes sent.
+    pub response_bytes: u64,
 }
 
 impl ExchangeFinished<'_> {
-    /// Logs the event.
-    pub fn emit(&self) {
+    /// Logs the event and counts it in the metrics and service health.
+    pub fn emit(&self, metrics: &Metrics) {
+        metrics.exchange(self);
         let elapsed_ms = self.elapsed.as_secs_f64() * 1000.0;
         match (self.code, self.error) {
             (Some(code), Some(error)) => tracing::warn!(
@@ -56,7 +92,10 @@ impl ExchangeFinished<'_> {
                 trace_id = self.trace_id,
                 route = self.route.unwrap_or("-"),
                 system = self.system.unwrap_or("-"),
-                purpose = self.purpose.unwrap_or("-"),
+                purpose = self
+                    .purpose
+                    .filter(|p| !may_hold_identifier(p))
+                    .unwrap_or("-"),
                 status = self.status,
                 code = code.as_str(),
                 error = error,
@@ -68,7 +107,10 @@ impl ExchangeFinished<'_> {
                 trace_id = self.trace_id,
                 route = self.route.unwrap_or("-"),
                 system = self.system.unwrap_or("-"),
-                purpose = self.purpose.unwrap_or("-"),
+                purpose = self
+                    .purpose
+                    .filter(|p| !may_hold_identifier(p))
+                    .unwrap_or("-"),
                 status = self.status,
                 elapsed_ms,
             ),
@@ -88,14 +130,61 @@ pub struct SnapshotReloaded {
 }
 
 impl SnapshotReloaded {
-    /// Logs the event.
-    pub fn emit(&self) {
+    /// Logs the event and sets the snapshot metrics.
+    pub fn emit(&self, metrics: &Metrics) {
+        metrics.snapshot_reloaded(self.version, self.took);
         tracing::info!(
             event = "snapshot_reloaded",
             version = self.version,
             routes = self.routes,
             took_ms = self.took.as_secs_f64() * 1000.0
         );
+    }
+}
+
+/// An upstream call of a routed service finished (its response head arrived, or it failed).
+#[derive(Debug)]
+pub struct UpstreamCallFinished<'a> {
+    /// The route key, `slug/version`.
+    pub route: &'a str,
+    /// Time to the response head or the failure.
+    pub elapsed: Duration,
+    /// Why it failed, if it did.
+    pub error: Option<&'a GatewayError>,
+}
+
+impl UpstreamCallFinished<'_> {
+    /// Counts the call; failures are logged with the exchange (`exchange_finished`).
+    pub fn emit(&self, metrics: &Metrics) {
+        use lgsp_adapters::AdapterError;
+        let kind = self.error.map(|error| match error {
+            GatewayError::Upstream(e) => match e {
+                AdapterError::Timeout(_) => "timeout",
+                AdapterError::CircuitOpen { .. } => "circuit_open",
+                AdapterError::RequestTooLarge { .. } => "request_too_large",
+                AdapterError::ResponseTooLarge { .. } => "response_too_large",
+                AdapterError::Transport(_) => "transport",
+                AdapterError::Status { .. } => "status",
+                AdapterError::InvalidUrl(_) => "invalid_url",
+            },
+            _ => "invalid_request",
+        });
+        // Only calls that reached the upstream say anything about its latency.
+        let reached = !matches!(
+            self.error,
+            Some(GatewayError::Upstream(
+                AdapterError::CircuitOpen { .. }
+                    | AdapterError::RequestTooLarge { .. }
+                    | AdapterError::InvalidUrl(_)
+            )) | Some(GatewayError::InvalidRequest(_))
+        );
+        tracing::debug!(
+            event = "upstream_call_finished",
+            route = self.route,
+            elapsed_ms = self.elapsed.as_secs_f64() * 1000.0,
+            error_kind = kind.unwrap_or("-"),
+        );
+        metrics.upstream_call(self.route, reached.then_some(self.elapsed), kind);
     }
 }
 

@@ -558,3 +558,47 @@ pub async fn token(gw: &Gateway) -> String {
         .expect("access_token")
         .to_string()
 }
+
+/// The password of every admin-plane account made by [`Gateway::admin_token`].
+pub const ADMIN_PASSWORD: &str = "mat-khau-kiem-tra-dai";
+
+impl Gateway {
+    /// Creates an admin-plane account with `lgsp admin create-user` (a commune
+    /// officer needs `agency`), signs it in and returns its bearer token.
+    pub async fn admin_token(&self, role: &str, username: &str, agency: Option<&str>) -> String {
+        let mut create = lgsp();
+        create
+            .args([
+                "admin",
+                "create-user",
+                "--role",
+                role,
+                "--username",
+                username,
+            ])
+            .args(["--password", ADMIN_PASSWORD])
+            .arg("--config")
+            .arg(&self.config_path);
+        if let Some(agency) = agency {
+            create.args(["--agency", agency]);
+        }
+        let created = create.output().await.expect("run lgsp admin create-user");
+        assert!(
+            created.status.success(),
+            "create-user {username}: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let r = anonymous()
+            .post(self.admin_url("/admin/v1/login"))
+            .json(&serde_json::json!({ "username": username, "password": ADMIN_PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status(), 200, "login of {username}");
+        let body: Value = r.json().await.expect("login json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+}

@@ -65,6 +65,8 @@ pub enum AdminAction {
     DisableAccount,
     /// A disabled admin-plane account was enabled again.
     EnableAccount,
+    /// A node's maintenance mode was switched on or off, or its reason changed.
+    SetMaintenance,
 }
 
 impl AdminAction {
@@ -79,6 +81,7 @@ impl AdminAction {
             AdminAction::CreateAccount => "create_account",
             AdminAction::DisableAccount => "disable_account",
             AdminAction::EnableAccount => "enable_account",
+            AdminAction::SetMaintenance => "set_maintenance",
         }
     }
 }
@@ -517,6 +520,7 @@ mod tests {
             AdminAction::CreateAccount,
             AdminAction::DisableAccount,
             AdminAction::EnableAccount,
+            AdminAction::SetMaintenance,
         ] {
             let serde = serde_json::to_value(action).expect("action serializes");
             assert_eq!(serde, Value::String(action.as_str().to_string()));

@@ -3,7 +3,10 @@
 //! Callers [`AuditWriter::append`] into a bounded queue; one task takes the
 //! first waiting record, collects more until the batch is full or `max_wait`
 //! has passed, gives each its place in the chain (seq, prev_hash, hash) and
-//! commits the whole batch in one transaction. Only after the commit does any
+//! commits the whole batch in one transaction. With the default `max_wait`
+//! of zero the batch is whatever was queued: records that arrive while a
+//! batch commits form the next one, so batches grow with the load by
+//! themselves and a lone request never waits for companions. Only after the commit does any
 //! caller of that batch hear that its record is durable; if the commit fails,
 //! every caller of the batch hears so, the chain head is re-read from the
 //! store and the writer carries on. A full queue is refused at once
@@ -48,7 +51,7 @@ pub struct WriterSettings {
     pub chain_id: String,
     /// Records committed in one transaction at most (256).
     pub batch_size: usize,
-    /// How long the writer waits to fill a batch after its first record (2 ms).
+    /// How long the writer waits for more once the queue is empty (0: commit at once).
     pub max_wait: Duration,
     /// Records waiting before `append` refuses with backpressure (8192).
     pub queue_capacity: usize,
@@ -58,7 +61,35 @@ pub struct WriterSettings {
     pub checkpoint_every: u64,
     /// …or after this long with new records (10 s), whichever comes first.
     pub checkpoint_interval: Duration,
+    /// Told of every committed batch (the node's metrics); `None` by default.
+    pub on_commit: Option<CommitObserver>,
 }
+
+/// Called after each committed batch with its record count and commit time.
+#[derive(Clone)]
+pub struct CommitObserver(Arc<dyn Fn(usize, Duration) + Send + Sync>);
+
+impl CommitObserver {
+    /// An observer calling `f(records, commit_time)`; it must not block.
+    pub fn new(f: impl Fn(usize, Duration) + Send + Sync + 'static) -> CommitObserver {
+        CommitObserver(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for CommitObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitObserver")
+    }
+}
+
+/// Two settings are alike when they share the same observer.
+impl PartialEq for CommitObserver {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CommitObserver {}
 
 impl WriterSettings {
     /// The defaults for a chain.
@@ -66,11 +97,12 @@ impl WriterSettings {
         WriterSettings {
             chain_id: chain_id.into(),
             batch_size: 256,
-            max_wait: Duration::from_millis(2),
+            max_wait: Duration::ZERO,
             queue_capacity: 8192,
             durable: true,
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(10),
+            on_commit: None,
         }
     }
 
@@ -237,6 +269,16 @@ impl AuditWriter {
     pub fn queue_depth(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
+
+    /// Records the queue holds at most.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue.max_capacity()
+    }
+
+    /// Whether the writer task is gone (stopped or crashed): appends would fail.
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
 }
 
 impl WriterHandle {
@@ -382,6 +424,9 @@ impl ChainTask {
                     head_seq = seq,
                     commit_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
                 );
+                if let Some(observer) = &self.settings.on_commit {
+                    (observer.0)(records.len(), started.elapsed());
+                }
                 self.head = Some((seq, prev_hash));
                 for (record, reply) in records.into_iter().zip(replies) {
                     if let Some(reply) = reply {

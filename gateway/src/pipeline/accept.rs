@@ -100,6 +100,8 @@ fn request_id(headers: &HeaderMap) -> String {
                 && id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                // The id goes into logs, spans and the audit record in clear.
+                && !crate::telemetry::may_hold_identifier(id)
         });
     match supplied {
         Some(id) => id.to_string(),
@@ -166,6 +168,12 @@ mod tests {
         let id = request_id(&headers(&[("x-request-id", "a b\"<script>")]));
         assert_ne!(id, "a b\"<script>");
         assert!(uuid::Uuid::parse_str(&id).is_ok());
+    }
+
+    #[test]
+    fn replaces_a_request_id_that_could_hold_a_personal_id() {
+        let id = request_id(&headers(&[("x-request-id", "hs-001090012345")]));
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     }
 
     #[test]

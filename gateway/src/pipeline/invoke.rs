@@ -5,11 +5,13 @@
 use super::accept::Exchange;
 use super::route::Routed;
 use crate::problem::GatewayError;
+use crate::traces;
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, Request, Uri};
 use lgsp_adapters::rest::RestAdapter;
 use lgsp_adapters::rest::headers::{ForwardedFor, outbound_request_headers};
+use tracing::Instrument;
 
 /// Calls the upstream and returns its answer with the body still streaming.
 pub async fn invoke(
@@ -30,7 +32,10 @@ pub async fn invoke(
     if let Ok(v) = HeaderValue::from_str(&exchange.request_id) {
         headers.insert("x-request-id", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&exchange.trace.traceparent()) {
+    // The upstream's work is a child of this call's span when traces are exported.
+    let call = traces::upstream_span(&exchange.trace, &routed.route.key, &parts.method, &uri);
+    let traceparent = traces::traceparent(&call).unwrap_or_else(|| exchange.trace.traceparent());
+    if let Ok(v) = HeaderValue::from_str(&traceparent) {
         headers.insert("traceparent", v);
     }
 
@@ -39,8 +44,13 @@ pub async fn invoke(
     *outbound.uri_mut() = uri;
     *outbound.headers_mut() = headers;
 
-    let answer = rest.call(outbound, &routed.route.call).await?;
-    Ok(answer.map(Body::new))
+    let answer = rest
+        .call(outbound, &routed.route.call)
+        .instrument(call.clone())
+        .await
+        .map_err(GatewayError::from);
+    traces::upstream_outcome(&call, &answer);
+    Ok(answer?.map(Body::new))
 }
 
 /// The upstream URL: the service's base, the path below the version, the query.

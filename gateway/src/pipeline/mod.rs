@@ -27,9 +27,13 @@ use crate::audit::record::{Outcome, Subject, SubjectKind};
 use crate::audit::subject::SubjectKey;
 use crate::audit::writer::AuditWriter;
 use crate::limits::{PriorityGate, RateLimiter};
+use crate::maintenance::Maintenance;
+use crate::metrics::Metrics;
 use crate::problem::GatewayError;
 use crate::registry::model::Plan;
 use crate::registry::snapshot::SnapshotHandle;
+use crate::telemetry::{ExchangeFinished, UpstreamCallFinished};
+use crate::traces;
 use accept::Exchange;
 use authenticate::AuthMethod;
 use authorize::Purpose;
@@ -41,6 +45,7 @@ use lgsp_contracts::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::{Instrument, Span};
 
 /// What every request shares: the snapshot to route on, the credentials
 /// verifier, the limiters and the adapters to call.
@@ -69,6 +74,10 @@ pub struct Pipeline {
     pub subject_key: Arc<SubjectKey>,
     /// Responses up to this size are hashed into their record before they leave.
     pub hash_limit: u64,
+    /// The node's metrics and service health, counted where exchanges finish.
+    pub metrics: Arc<Metrics>,
+    /// Maintenance mode, checked before routing.
+    pub maintenance: Arc<Maintenance>,
 }
 
 /// What the stages learned about an exchange, for the record stage.
@@ -168,33 +177,58 @@ impl Trail {
 }
 
 impl Pipeline {
-    /// Runs one data-plane request through every stage.
+    /// Runs one data-plane request through every stage, inside the exchange's span.
     pub async fn handle(self: Arc<Self>, client: SocketAddr, request: Request<Body>) -> Response {
-        let (exchange, request) = accept::accept(client, request);
-        if let Err(error) = accept::check_limits(&self.accept, &request) {
-            return respond::respond(&exchange, Err(error));
+        let (mut exchange, request) = accept::accept(client, request);
+        let span = traces::exchange_span(&mut exchange, request.headers());
+        let response = self
+            .exchange(&exchange, request, &span)
+            .instrument(span.clone())
+            .await;
+        traces::record_status(&span, &exchange.trace, response.status().as_u16());
+        response
+    }
+
+    async fn exchange(
+        self: Arc<Self>,
+        exchange: &Exchange,
+        request: Request<Body>,
+        span: &Span,
+    ) -> Response {
+        // Before routing, so a draining node does no work at all for the request.
+        if let Some(refusal) = self.maintenance.refusal() {
+            return self.refuse_unrouted(exchange, refusal);
+        }
+        if let Err(error) = traces::stage(&exchange.trace, "accept")
+            .in_scope(|| accept::check_limits(&self.accept, &request))
+        {
+            return self.refuse_unrouted(exchange, error);
         }
         let (parts, body) = request.into_parts();
         let (body, tally) = evidence::tally_request(body);
         let request = Request::from_parts(parts, body);
         let mut trail = Trail::start(&request);
         let outcome =
-            match tokio::time::timeout(self.deadline, self.stages(&exchange, request, &mut trail))
+            match tokio::time::timeout(self.deadline, self.stages(exchange, request, &mut trail))
                 .await
             {
                 Ok(outcome) => outcome,
                 Err(_) => Err(GatewayError::Deadline(self.deadline)),
             };
         trail.finish(&outcome);
-        let response = respond::respond(&exchange, outcome);
+        traces::record_trail(span, &exchange.trace, &trail);
+        let response = traces::stage(&exchange.trace, "respond")
+            .in_scope(|| respond::respond(exchange, outcome));
         record::record(
             &self.audit,
+            &self.metrics,
             self.hash_limit,
-            &exchange,
+            exchange,
             &trail,
             &tally,
             response,
         )
+        .instrument(traces::stage(&exchange.trace, "record"))
         .await
     }
 
@@ -205,28 +239,33 @@ impl Pipeline {
         trail: &mut Trail,
     ) -> Result<Response, GatewayError> {
         let snapshot = self.snapshot.current();
-        let routed = route::route(&snapshot, request.method(), request.uri())?;
+        let routed = traces::stage(&exchange.trace, "route")
+            .in_scope(|| route::route(&snapshot, request.method(), request.uri()))?;
         trail.route = Some(routed.route.key.clone());
         trail.operation = routed.operation.clone();
         trail.subject = self.subject_of(&routed);
 
-        let caller = authenticate::authenticate(
-            &snapshot.consumers,
-            &self.verifier,
-            &request,
-            exchange.client.ip(),
-        )?;
+        let caller = traces::stage(&exchange.trace, "authenticate").in_scope(|| {
+            authenticate::authenticate(
+                &snapshot.consumers,
+                &self.verifier,
+                &request,
+                exchange.client.ip(),
+            )
+        })?;
         trail.system = Some(caller.slug().to_string());
         trail.agency = Some(caller.system.system.agency.to_string());
         trail.auth_method = Some(caller.method);
         let purpose = Purpose::from_request(&request);
-        let fields = authorize::authorize(
-            &snapshot.policy,
-            &snapshot.consumers,
-            &caller,
-            &routed,
-            &purpose,
-        )?;
+        let fields = traces::stage(&exchange.trace, "authorize").in_scope(|| {
+            authorize::authorize(
+                &snapshot.policy,
+                &snapshot.consumers,
+                &caller,
+                &routed,
+                &purpose,
+            )
+        })?;
         let admission = limit::limit(
             &self.limiter,
             &self.priority,
@@ -235,17 +274,64 @@ impl Pipeline {
             &caller,
             &routed,
         )
+        .instrument(traces::stage(&exchange.trace, "limit"))
         .await?;
 
-        let response = match reuse::lookup(&caller, &routed) {
+        let reused =
+            traces::stage(&exchange.trace, "reuse").in_scope(|| reuse::lookup(&caller, &routed));
+        self.metrics.reuse_lookup(reused.is_some());
+        let response = match reused {
             Some(answer) => answer,
-            None => invoke::invoke(&self.rest, self.scheme, exchange, &routed, request).await?,
+            None => {
+                let started = tokio::time::Instant::now();
+                let invoked = invoke::invoke(&self.rest, self.scheme, exchange, &routed, request)
+                    .instrument(traces::stage(&exchange.trace, "invoke"))
+                    .await;
+                UpstreamCallFinished {
+                    route: &routed.route.key,
+                    elapsed: started.elapsed(),
+                    error: invoked.as_ref().err(),
+                }
+                .emit(&self.metrics);
+                invoked?
+            }
         };
         // The priority slot covers the upstream call, not the client's download.
         drop(admission.permit);
-        let mut response = minimize::minimize(&fields, response).await?;
+        let mut response = minimize::minimize(&fields, response)
+            .instrument(traces::stage(&exchange.trace, "minimize"))
+            .await?;
         response.headers_mut().extend(admission.headers);
         Ok(response)
+    }
+
+    /// Answers a request refused before routing. It gets no audit record (the
+    /// audit covers requests that reach the route stage) but is logged and
+    /// counted like every exchange, with no service.
+    fn refuse_unrouted(&self, exchange: &Exchange, error: GatewayError) -> Response {
+        let outcome = Err(error);
+        let mut trail = Trail::default();
+        trail.finish(&outcome);
+        let response = respond::respond(exchange, outcome);
+        ExchangeFinished {
+            request_id: &exchange.request_id,
+            trace_id: &exchange.trace.trace_id,
+            route: None,
+            system: None,
+            agency: None,
+            purpose: None,
+            status: response.status().as_u16(),
+            code: trail.error_code,
+            error: trail.error.as_deref(),
+            outcome: trail.outcome(),
+            elapsed: exchange.started.elapsed(),
+            request_bytes: 0,
+            response_bytes: http_body::Body::size_hint(response.body())
+                .exact()
+                .unwrap_or(0),
+        }
+        .emit(&self.metrics);
+        response
     }
 
     /// The data subject named in the path, keyed-hashed at once so the clear

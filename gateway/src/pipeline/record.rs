@@ -13,6 +13,7 @@ use super::accept::Exchange;
 use super::evidence::{RequestTally, hash_response, request_hash};
 use crate::audit::record::NewRecord;
 use crate::audit::writer::AuditWriter;
+use crate::metrics::Metrics;
 use crate::problem::{GatewayError, problem_response};
 use crate::telemetry::{AuditAppendFailed, ExchangeFinished};
 use axum::response::Response;
@@ -21,6 +22,7 @@ use http::HeaderValue;
 /// Records the exchange and returns the response to send.
 pub async fn record(
     writer: &AuditWriter,
+    metrics: &Metrics,
     hash_limit: u64,
     exchange: &Exchange,
     trail: &Trail,
@@ -47,13 +49,17 @@ pub async fn record(
         trace_id: &exchange.trace.trace_id,
         route: trail.route.as_deref(),
         system: trail.system.as_deref(),
+        agency: trail.agency.as_deref(),
         purpose: trail.purpose.as_deref(),
         status,
         code: trail.error_code,
         error: trail.error.as_deref(),
+        outcome: trail.outcome(),
         elapsed: exchange.started.elapsed(),
+        request_bytes,
+        response_bytes: evidence.bytes,
     }
-    .emit();
+    .emit(metrics);
 
     let record = NewRecord {
         request_id: exchange.request_id.clone(),

@@ -77,6 +77,10 @@ pub struct UpstreamSettings {
     /// Largest response body passed back, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<u64>,
+    /// Path on the upstream's origin (e.g. `/healthz`) that channel monitoring
+    /// GETs; without it the probe only connects (and shakes hands for https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
 }
 
 /// One operation a service offers; path parameters named after canonical

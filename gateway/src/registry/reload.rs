@@ -3,6 +3,7 @@
 
 use super::snapshot::{Snapshot, SnapshotHandle};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::telemetry::SnapshotReloaded;
 use std::sync::Arc;
@@ -21,7 +22,11 @@ pub enum ReloadError {
 }
 
 /// Loads the registry from the store and builds a snapshot.
-pub async fn load(store: &Store, config: &Config) -> Result<Snapshot, ReloadError> {
+pub async fn load(
+    store: &Store,
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<Snapshot, ReloadError> {
     let started = Instant::now();
     let (version, data) = store.load_registry().await?;
     let snapshot = Snapshot::build(version, data, config)?;
@@ -30,7 +35,7 @@ pub async fn load(store: &Store, config: &Config) -> Result<Snapshot, ReloadErro
         routes: snapshot.route_count(),
         took: started.elapsed(),
     }
-    .emit();
+    .emit(metrics);
     Ok(snapshot)
 }
 
@@ -39,6 +44,7 @@ pub async fn follow(
     store: Store,
     config: Arc<Config>,
     handle: SnapshotHandle,
+    metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
     let interval = Duration::from_millis(config.registry.reload_interval_ms);
@@ -48,11 +54,12 @@ pub async fn follow(
             _ = stop.changed() => return,
         }
         match store.registry_version().await {
-            Ok(version) if version != handle.current().version => match load(&store, &config).await
-            {
-                Ok(snapshot) => handle.replace(snapshot),
-                Err(e) => tracing::warn!(event = "snapshot_reload_failed", error = %e),
-            },
+            Ok(version) if version != handle.current().version => {
+                match load(&store, &config, &metrics).await {
+                    Ok(snapshot) => handle.replace(snapshot),
+                    Err(e) => tracing::warn!(event = "snapshot_reload_failed", error = %e),
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(event = "snapshot_version_check_failed", error = %e),
         }

@@ -110,6 +110,28 @@ fn check_actor(actor: &str) -> Result<(), StoreError> {
 }
 
 impl Store {
+    /// Logs a change that lives outside the store's tables (a node's
+    /// maintenance mode) as one entry of its own transaction. Definitions are
+    /// in clear; they are redacted before writing.
+    pub async fn log_admin_change(
+        &self,
+        actor: &str,
+        action: AdminAction,
+        entity: String,
+        before: Option<&Value>,
+        after: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The registry lock orders this entry in the admin-change chain.
+        super::registry::lock_registry(&mut tx).await?;
+        ChangeLog::start(&mut tx, actor, super::registry::now_millis())
+            .await?
+            .append(&mut tx, action, entity, before, after)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Up to `limit` admin-change entries with seq above `after_seq`, by seq.
     pub async fn admin_changes(
         &self,
