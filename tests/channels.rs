@@ -6,11 +6,8 @@
 
 mod harness;
 
+use harness::pki::{Leaf, TestCa as Ca};
 use harness::{GatewayBuilder, Mock, SYS_A_KEY, SYS_B_KEY, anonymous, http, problem_code};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
@@ -19,7 +16,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The probe interval of every gateway in this file.
@@ -99,43 +95,6 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")))
             .then(|| value.parse().ok())?
     })
-}
-
-/// A certificate authority for the test's TLS material.
-struct Ca(CertifiedIssuer<'static, KeyPair>);
-
-/// A server certificate and key, as PEM.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca"))
-    }
-
-    /// A server certificate for 127.0.0.1 valid from `from` to `until` days from now.
-    fn server(&self, name: &str, from: i64, until: i64) -> Leaf {
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now + time::Duration::days(from);
-        params.not_after = now + time::Duration::days(until);
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.0).expect("sign");
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
-    }
 }
 
 /// A tiny https upstream: answers every request `200 ok` and closes.
@@ -447,7 +406,7 @@ async fn certificates_near_expiry_are_reported_for_the_gateway_and_upstreams() {
     let own = ca.server("lgsp.gateway", -1, 5);
     let config = format!(
         "{MONITORING}upstream_ca = {:?}\n\n[tls]\ncert = {:?}\nkey = {:?}\n",
-        write(files.path(), "ca.pem", &ca.0.pem()),
+        write(files.path(), "ca.pem", &ca.pem()),
         write(files.path(), "gateway.pem", &own.cert_pem),
         write(files.path(), "gateway.key", &own.key_pem),
     );
@@ -622,7 +581,7 @@ async fn the_dashboard_uses_only_metrics_a_running_gateway_exports() {
     let gw = GatewayBuilder::new(&mock)
         .config(&format!(
             "{MONITORING}upstream_ca = {:?}\ntoken_endpoints = [\"{}/oauth2/token\"]\n\n[rate_limits]\npublic_rate_per_second = 1.0\npublic_burst = 2\n",
-            write(files.path(), "ca.pem", &ca.0.pem()),
+            write(files.path(), "ca.pem", &ca.pem()),
             idp.origin()
         ))
         .start()

@@ -3,59 +3,9 @@
 
 mod harness;
 
+use harness::pki::{Leaf, TestCa as Ca};
 use harness::{GatewayBuilder, Mock, SYS_A_KEY, problem_code};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
-
-struct Ca(CertifiedIssuer<'static, KeyPair>);
-
-/// A certificate with its key, as PEM, and the SHA-256 of its DER.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    fingerprint: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca"))
-    }
-
-    fn pem(&self) -> String {
-        self.0.pem()
-    }
-
-    fn leaf(&self, name: &str, server: bool) -> Leaf {
-        let mut params = CertificateParams::new(vec![name.to_string()]).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.0).expect("sign");
-        let fingerprint = Sha256::digest(cert.der())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            fingerprint,
-        }
-    }
-}
 
 fn client(ca: &Ca, identity: Option<&Leaf>) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()

@@ -3,6 +3,8 @@
 //! stop them when dropped.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod pki;
+
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
