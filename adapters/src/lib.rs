@@ -4,6 +4,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+/// The NDXP adapter: the national integration platform's token and calls.
+pub mod ndxp;
 pub mod rest;
 pub mod simulators;
 pub mod soap;

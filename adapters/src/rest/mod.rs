@@ -273,7 +273,8 @@ fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error with its chain of causes, for messages.
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(err) = source {
@@ -284,7 +285,8 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks a mutex whose guarded value stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Maps of Arcs stay consistent even if a holder panicked.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -32,11 +32,12 @@ pub(crate) enum RouteKey {
     Fixed,
     EnterpriseSoap,
     Land,
+    NdxpToken,
 }
 
 impl RouteKey {
     /// Every route family, in the order they are shown.
-    pub(crate) const ALL: [RouteKey; 8] = [
+    pub(crate) const ALL: [RouteKey; 9] = [
         RouteKey::Population,
         RouteKey::CivilStatus,
         RouteKey::Enterprise,
@@ -45,6 +46,7 @@ impl RouteKey {
         RouteKey::Fixed,
         RouteKey::EnterpriseSoap,
         RouteKey::Land,
+        RouteKey::NdxpToken,
     ];
 
     /// The name used in `/__sim` paths and bodies.
@@ -58,6 +60,7 @@ impl RouteKey {
             RouteKey::Fixed => "fixed",
             RouteKey::EnterpriseSoap => "enterprise_soap",
             RouteKey::Land => "land",
+            RouteKey::NdxpToken => "ndxp_token",
         }
     }
 

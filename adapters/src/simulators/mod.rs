@@ -14,6 +14,7 @@
 //! | `GET /social-insurance/v1/households/{soDinhDanh}` | the citizen's household |
 //! | `POST /enterprise/v1/soap` | the enterprise, as SOAP 1.1 (`contracts/soap/enterprise-lookup.toml`) |
 //! | `GET /land/v1/parcels/{maThuaDat}` | the land parcel |
+//! | `POST /ndxp/oauth2/token` | an NDXP access token for the configured client ([`NdxpTokenSettings`]) |
 //! | `GET /fixed` | a constant body |
 //! | `/echo/v1/{bytes/{n},upload,inspect[/*],slow/{ms}}` | test helpers |
 //! | `PUT /__sim/faults/{route}`, `GET`/`DELETE /__sim/faults` | fault knobs (SOAP routes fail with faults and break their XML) |
@@ -28,6 +29,7 @@ mod enterprise;
 mod enterprise_soap;
 mod faults;
 mod land;
+mod ndxp_token;
 mod population;
 mod replies;
 mod routes;
@@ -44,6 +46,8 @@ use std::sync::Arc;
 
 use dataset::Dataset;
 use faults::FaultBoard;
+pub use ndxp_token::NdxpTokenSettings;
+use ndxp_token::TokenIssuer;
 
 /// Options of the simulators.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +77,7 @@ impl Default for SimulatorOptions {
 pub struct Simulator {
     dataset: Arc<Dataset>,
     faults: Arc<FaultBoard>,
+    ndxp_tokens: Arc<TokenIssuer>,
     seed: u64,
 }
 
@@ -93,8 +98,20 @@ impl Simulator {
         Simulator {
             dataset: Arc::new(dataset),
             faults: Arc::new(FaultBoard::new(options.seed)),
+            ndxp_tokens: Arc::new(TokenIssuer::default()),
             seed: options.seed,
         }
+    }
+
+    /// The same simulator with the NDXP token endpoint accepting another client or token lifetime.
+    pub fn with_ndxp_tokens(mut self, settings: NdxpTokenSettings) -> Simulator {
+        self.ndxp_tokens = Arc::new(TokenIssuer::new(settings));
+        self
+    }
+
+    /// The client and token lifetime the NDXP token endpoint uses.
+    pub fn ndxp_token_settings(&self) -> &NdxpTokenSettings {
+        &self.ndxp_tokens.settings
     }
 
     /// `n` personal IDs that exist in the dataset, in a seeded order (distinct up to the population size).

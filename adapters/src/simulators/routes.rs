@@ -10,8 +10,8 @@ use axum::routing::{any, get, post, put};
 
 use super::faults::{self, FaultGate, RouteKey};
 use super::{
-    Simulator, civil_status, control, echo, enterprise, enterprise_soap, land, population, replies,
-    social_insurance,
+    Simulator, civil_status, control, echo, enterprise, enterprise_soap, land, ndxp_token,
+    population, replies, social_insurance,
 };
 
 /// Puts a route family behind the fault gate of `key`; the gate only runs
@@ -50,6 +50,7 @@ pub(crate) fn router(simulator: Simulator) -> Router {
     );
     let enterprise_soap = Router::new().route("/enterprise/v1/soap", post(enterprise_soap::lookup));
     let land = Router::new().route("/land/v1/parcels/{ma_thua_dat}", get(land::parcel));
+    let ndxp_token = Router::new().route("/ndxp/oauth2/token", post(ndxp_token::token));
     let echo = Router::new()
         .route("/echo/v1/bytes/{n}", get(echo::bytes))
         .route("/echo/v1/upload", post(echo::upload).put(echo::upload))
@@ -79,6 +80,7 @@ pub(crate) fn router(simulator: Simulator) -> Router {
         ))
         .merge(gated(&simulator, RouteKey::EnterpriseSoap, enterprise_soap))
         .merge(gated(&simulator, RouteKey::Land, land))
+        .merge(gated(&simulator, RouteKey::NdxpToken, ndxp_token))
         .merge(gated(&simulator, RouteKey::Echo, echo))
         .merge(gated(&simulator, RouteKey::Fixed, fixed))
         .merge(control)

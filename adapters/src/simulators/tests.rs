@@ -1137,3 +1137,53 @@ async fn land_answers_known_unknown_and_malformed_codes() {
     }
     running.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn ndxp_token_endpoint_checks_the_client_and_the_grant() {
+    let running = start().await;
+    let path = "/ndxp/oauth2/token";
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let settings = running.simulator.ndxp_token_settings().clone();
+    let basic = |id: &str, secret: &str| {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        format!("Basic {encoded}")
+    };
+    let good = basic(&settings.client_id, &settings.client_secret);
+    let grant = b"grant_type=client_credentials".to_vec();
+
+    let issued = running
+        .post_with(path, &[form, ("authorization", &good)], grant.clone())
+        .await;
+    assert_eq!(issued.status, StatusCode::OK);
+    assert_eq!(issued.headers["cache-control"], "no-store");
+    let body = issued.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], settings.lifetime.as_secs());
+    assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+
+    let wrong = basic(&settings.client_id, "nope");
+    for headers in [vec![form], vec![form, ("authorization", wrong.as_str())]] {
+        let refused = running.post_with(path, &headers, grant.clone()).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.json()["error"], "invalid_client");
+        assert!(refused.headers.contains_key("www-authenticate"));
+    }
+    let other_grant = running
+        .post_with(
+            path,
+            &[form, ("authorization", &good)],
+            b"grant_type=password".to_vec(),
+        )
+        .await;
+    assert_eq!(other_grant.status, StatusCode::BAD_REQUEST);
+    assert_eq!(other_grant.json()["error"], "unsupported_grant_type");
+    let not_a_form = running
+        .post_with(path, &[("authorization", &good)], grant)
+        .await;
+    assert_eq!(not_a_form.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_a_form.json()["error"], "invalid_request");
+
+    assert_eq!(running.get("/__sim/stats").await.json()["ndxp_token"], 5);
+    running.stop().await.expect("clean shutdown");
+}

@@ -1,0 +1,5 @@
+// Documented where it is declared, in `lib.rs`.
+
+pub mod token;
+
+pub use token::{AccessToken, TokenClient, TokenError, TokenSettings, TokenSource};
