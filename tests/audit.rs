@@ -171,7 +171,7 @@ const TAMPERINGS: [(&str, &str, &str); 6] = [
     ),
     (
         "inserted row",
-        "INSERT INTO audit_records SELECT 'forged-id', chain, 1000, recorded_at, request_id, trace_id, client_ip, system, agency, auth_method, officer, purpose, dossier, service, version, operation, method, subject_kind, subject_hash, outcome, status, error_code, upstream_status, latency_us, request_bytes, response_bytes, request_sha256, response_sha256, reuse, prev_hash, hash FROM audit_records WHERE seq = 2; UPDATE audit_records SET seq = seq + 100000 WHERE seq >= 3 AND id <> 'forged-id'; UPDATE audit_records SET seq = seq - 99999 WHERE seq >= 100000; UPDATE audit_records SET seq = 3 WHERE id = 'forged-id'",
+        "INSERT INTO audit_records SELECT 'forged-id', chain, 1000, recorded_at, request_id, trace_id, client_ip, system, agency, auth_method, officer, purpose, dossier, service, version, operation, method, subject_kind, subject_hash, outcome, status, error_code, upstream_status, latency_us, request_bytes, response_bytes, request_sha256, response_sha256, reuse, prev_hash, hash, contract_violation FROM audit_records WHERE seq = 2; UPDATE audit_records SET seq = seq + 100000 WHERE seq >= 3 AND id <> 'forged-id'; UPDATE audit_records SET seq = seq - 99999 WHERE seq >= 100000; UPDATE audit_records SET seq = 3 WHERE id = 'forged-id'",
         "3",
     ),
     (

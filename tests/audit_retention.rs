@@ -230,6 +230,7 @@ fn exchange(env: &Env, n: usize) -> NewRecord {
         request_sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
         response_sha256: "cd".repeat(32),
         reuse: None,
+        contract_violation: None,
     }
 }
 

@@ -382,6 +382,7 @@ async fn seed_audit(url: &str, signer: &AuditSigner) -> Vec<AuditRecord> {
             request_sha256: hex(&Sha256::digest(b"")),
             response_sha256: hex(&Sha256::digest(format!("response {i}"))),
             reuse: None,
+            contract_violation: None,
             prev_hash,
             hash: String::new(),
         };
@@ -414,7 +415,7 @@ async fn seed_audit(url: &str, signer: &AuditSigner) -> Vec<AuditRecord> {
 }
 
 async fn insert_record(conn: &mut sqlx::AnyConnection, row: &AuditRecord) {
-    let placeholders: Vec<String> = (1..=31).map(|n| format!("${n}")).collect();
+    let placeholders: Vec<String> = (1..=32).map(|n| format!("${n}")).collect();
     let sql = format!(
         "INSERT INTO audit_records ({}) VALUES ({})",
         AUDIT_RECORD_COLUMNS.join(", "),
@@ -450,6 +451,7 @@ async fn insert_record(conn: &mut sqlx::AnyConnection, row: &AuditRecord) {
         .bind(row.request_sha256.clone())
         .bind(row.response_sha256.clone())
         .bind(row.reuse.clone())
+        .bind(row.contract_violation.clone())
         .bind(row.prev_hash.clone())
         .bind(row.hash.clone())
         .execute(&mut *conn)

@@ -187,7 +187,9 @@ async fn retired_and_blocked_services() {
     let gw = GatewayBuilder::new(&mock)
         .registry(&format!(
             "[[services]]\nslug='old'\nversion='v1'\nname='Cũ'\nowner='000.00.00.H29'\nstate='retired'\nupstream={{ url='{0}/echo/v1' }}\n\
-             [[services]]\nslug='stopped'\nversion='v1'\nname='Tạm dừng'\nowner='000.00.00.H29'\nstate='blocked'\nupstream={{ url='{0}/echo/v1' }}\n",
+             [[services]]\nslug='stopped'\nversion='v1'\nname='Tạm dừng'\nowner='000.00.00.H29'\nstate='blocked'\nupstream={{ url='{0}/echo/v1' }}\n\
+             [[services]]\nslug='ageing'\nversion='v1'\nname='Sắp ngừng'\nowner='000.00.00.H29'\nstate='deprecated'\n\
+             deprecated_on='2026-11-01'\nsunset_on='2027-06-30'\nupstream={{ url='{0}/echo/v1' }}\n",
             mock.url()
         ))
         .start()
@@ -204,6 +206,30 @@ async fn retired_and_blocked_services() {
         .await
         .expect("send");
     assert_eq!(problem_code(r).await, (503, "UPSTREAM_UNAVAILABLE".into()));
+
+    // A deprecated service still answers, announcing when it was deprecated and its sunset.
+    let r = http()
+        .get(gw.url("/api/ageing/v1/inspect"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    // 2026-11-01T00:00:00+07:00 and 2027-06-30T00:00:00+07:00.
+    assert_eq!(r.headers()["deprecation"], "@1793466000");
+    assert_eq!(r.headers()["sunset"], "Tue, 29 Jun 2027 17:00:00 GMT");
+    let r = http()
+        .get(gw.url("/api/echo/v1/inspect"))
+        .send()
+        .await
+        .expect("send");
+    assert!(r.headers().get("deprecation").is_none() && r.headers().get("sunset").is_none());
+
+    // Deprecating without announcing the sunset is refused by apply.
+    let out = gw
+        .apply("[[services]]\nslug='ageing'\nversion='v1'\nname='x'\nowner='000.00.00.H29'\nstate='deprecated'\nupstream={ url='http://127.0.0.1:1' }\n")
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sunset_on"));
 }
 
 #[tokio::test]

@@ -38,13 +38,50 @@ pub enum AdapterError {
     /// The service's upstream URL cannot be used.
     #[error("invalid upstream url: {0}")]
     InvalidUrl(String),
+    /// The upstream's token endpoint could not give the province a token.
+    #[error("upstream token unavailable: {0}")]
+    TokenUnavailable(String),
+    /// The upstream refused the province's own credentials or signature
+    /// (after the one transparent token refresh, for NDXP).
+    #[error("upstream refused the province's credentials with status {status}: {reason}")]
+    Rejected {
+        /// The upstream's status code.
+        status: u16,
+        /// What the upstream said, cut short.
+        reason: String,
+    },
+    /// The upstream's answer carries a missing or wrong signature, a stale
+    /// timestamp or a nonce other than the one sent.
+    #[error("upstream answer signature refused: {0}")]
+    BadSignature(String),
+    /// The upstream answered with a SOAP fault or an error result code.
+    #[error("upstream fault {code}: {reason}")]
+    Fault {
+        /// The fault or result code.
+        code: String,
+        /// The upstream's reason, cut short.
+        reason: String,
+    },
+    /// The upstream's answer cannot be read (malformed or hostile XML or JSON).
+    #[error("upstream answer unreadable: {0}")]
+    Malformed(String),
+    /// The consumer's request cannot be mapped to the upstream's message.
+    #[error("request member {pointer} {reason}")]
+    InvalidRequest {
+        /// JSON pointer of the offending member (`""` for the whole body).
+        pointer: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl AdapterError {
     /// The upstream's status code, when it answered at all.
     pub fn upstream_status(&self) -> Option<u16> {
         match self {
-            AdapterError::Status { status } => Some(*status),
+            AdapterError::Status { status } | AdapterError::Rejected { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }

@@ -259,3 +259,160 @@ async fn a_broken_answer_is_caught_by_its_contract() {
     assert!(pointers.contains(&"/soDinhDanh"), "{pointers:?}");
     assert!(pointers.contains(&"/maHoGiaDinh"), "{pointers:?}");
 }
+
+impl Simulators {
+    /// A request with headers; answers status and JSON body.
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .client
+            .request(
+                request
+                    .body(Full::new(Bytes::from(body)).boxed())
+                    .expect("request"),
+            )
+            .await
+            .expect("an answer");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, serde_json::from_slice(&body).expect("JSON"))
+    }
+
+    /// A token of the simulated NDXP for the default province client.
+    async fn ndxp_token(&self) -> String {
+        use base64::Engine as _;
+        let settings = self.simulator.ndxp_token_settings().clone();
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", settings.client_id, settings.client_secret));
+        let (status, body) = self
+            .send_with(
+                Method::POST,
+                "/ndxp/oauth2/token",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("authorization", &format!("Basic {basic}")),
+                ],
+                b"grant_type=client_credentials".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+}
+
+#[tokio::test]
+async fn death_records_keep_their_contract() {
+    let sims = start().await;
+    let death = mapping("civil-status-death");
+    let deceased = sims.simulator.sample_deceased_ids(30);
+    assert_eq!(deceased.len(), 30);
+    for id in &deceased {
+        let record = sims
+            .mapped_answer(
+                &death,
+                "/civil-status/v1/records",
+                json!({ "soDinhDanh": id }),
+            )
+            .await
+            .expect("every sampled deceased citizen has a death record");
+        assert_eq!(record["soDinhDanh"], id.as_str());
+    }
+}
+
+#[tokio::test]
+async fn criminal_record_answers_keep_their_contracts() {
+    let sims = start().await;
+    let token = sims.ndxp_token().await;
+    let authorization = format!("Bearer {token}");
+    let headers = [
+        ("authorization", authorization.as_str()),
+        (
+            "x-ndxp-consumer",
+            sims.simulator
+                .ndxp_token_settings()
+                .consumer_agency
+                .as_str(),
+        ),
+        ("x-ndxp-origin-system", "motcua-myhiep"),
+        ("content-type", "application/json"),
+    ];
+    let mut states = std::collections::BTreeSet::new();
+    for (n, id) in sims.simulator.sample_personal_ids(10).iter().enumerate() {
+        let citizen = sims
+            .json_answer(
+                &format!("/population/v1/citizens/{id}"),
+                ContractName::Citizen,
+            )
+            .await;
+        let ma_ho_so = format!("H29.01-2026-{n:06}");
+        let mut request = json!({
+            "maHoSo": ma_ho_so,
+            "loaiPhieu": 2,
+            "mucDichSuDung": "Xin việc",
+            "soLuongPhieu": 2,
+            "coQuanTiepNhan": "000.01.00.H29",
+            "ngayYeuCau": "2026-11-20",
+            "nguoiYeuCau": {
+                "soDinhDanh": id,
+                "hoTen": citizen["hoTen"],
+                "gioiTinh": citizen["gioiTinh"],
+                "ngaySinh": citizen["ngaySinh"],
+                "noiSinh": citizen["noiSinh"],
+                "quocTich": citizen["quocTich"],
+            },
+            "cha": { "hoTen": "Nguyễn Văn Bình" },
+            "me": { "hoTen": "Trần Thị Lụa" },
+        });
+        if n % 3 == 0 {
+            // Every third request names someone the population database does not know.
+            request["nguoiYeuCau"]["ngaySinh"] = json!("1900-01-01");
+        }
+        let bytes = serde_json::to_vec(&request).expect("JSON");
+        valid(
+            ContractName::CriminalRecordRequest,
+            &bytes,
+            "the request sent",
+        );
+        let (status, filed) = sims
+            .send_with(
+                Method::POST,
+                "/ndxp/v1/criminal-record/requests",
+                &headers,
+                bytes,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{filed}");
+        let mut answers = vec![filed];
+        let path = format!("/ndxp/v1/criminal-record/requests/{ma_ho_so}");
+        for _ in 0..2 {
+            let (status, answer) = sims
+                .send_with(Method::GET, &path, &headers, Vec::new())
+                .await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            answers.push(answer);
+        }
+        for answer in answers {
+            let bytes = serde_json::to_vec(&answer).expect("JSON");
+            let answer = valid(ContractName::CriminalRecordStatus, &bytes, &path);
+            states.insert(answer["trangThai"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let seen: Vec<&str> = states.iter().map(String::as_str).collect();
+    assert_eq!(seen, ["daCoKetQua", "dangXuLy", "tiepNhan", "tuChoi"]);
+}

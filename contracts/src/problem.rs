@@ -49,11 +49,13 @@ pub enum ErrorCode {
     Forbidden,
     /// The audit record could not be made durable, so no answer is given.
     AuditUnavailable,
+    /// The reuse store holds no fresh item of that kind about the subject.
+    DataNotFound,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::AuthenError,
         ErrorCode::IpDisallowed,
         ErrorCode::SubscriptionRequired,
@@ -74,6 +76,7 @@ impl ErrorCode {
         ErrorCode::InternalError,
         ErrorCode::Forbidden,
         ErrorCode::AuditUnavailable,
+        ErrorCode::DataNotFound,
     ];
 
     /// The code as it appears on the wire.
@@ -99,6 +102,7 @@ impl ErrorCode {
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            ErrorCode::DataNotFound => "DATA_NOT_FOUND",
         }
     }
 
@@ -112,7 +116,7 @@ impl ErrorCode {
             | ErrorCode::PurposeNotAllowed
             | ErrorCode::Forbidden => 403,
             ErrorCode::PurposeRequired | ErrorCode::InvalidRequest => 400,
-            ErrorCode::ServiceNotFound => 404,
+            ErrorCode::ServiceNotFound | ErrorCode::DataNotFound => 404,
             ErrorCode::ServiceRetired => 410,
             ErrorCode::RateLimited | ErrorCode::QuotaExceeded => 429,
             ErrorCode::PayloadTooLarge => 413,
@@ -135,6 +139,7 @@ impl ErrorCode {
             ErrorCode::PurposeRequired => "Thiếu mục đích sử dụng dữ liệu",
             ErrorCode::PurposeNotAllowed => "Mục đích sử dụng dữ liệu không được phép",
             ErrorCode::ServiceNotFound => "Không tìm thấy dịch vụ",
+            ErrorCode::DataNotFound => "Không có dữ liệu còn hiệu lực để tái sử dụng",
             ErrorCode::ServiceRetired => "Dịch vụ đã ngừng cung cấp",
             ErrorCode::RateLimited => "Vượt quá tần suất gọi cho phép",
             ErrorCode::QuotaExceeded => "Vượt quá hạn mức sử dụng trong ngày",

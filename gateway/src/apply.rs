@@ -62,6 +62,30 @@ pub fn read_registry_file(path: &Path) -> Result<RegistryData, ApplyFileError> {
     Ok(data)
 }
 
+/// A deprecated service must announce its sunset; lifecycle days must be real days.
+fn check_lifecycle(service: &crate::registry::model::Service) -> Result<(), String> {
+    use crate::admin::timestamps::local_day_start;
+    use crate::registry::model::ServiceState;
+    for (key, day) in [
+        ("deprecated_on", &service.deprecated_on),
+        ("sunset_on", &service.sunset_on),
+    ] {
+        if let Some(day) = day
+            && local_day_start(day).is_none()
+        {
+            return Err(format!("{key} {day:?} must be a day, YYYY-MM-DD"));
+        }
+    }
+    if service.state == ServiceState::Deprecated
+        && (service.deprecated_on.is_none() || service.sunset_on.is_none())
+    {
+        return Err(
+            "a deprecated service announces when it was deprecated and its sunset: set deprecated_on and sunset_on (YYYY-MM-DD)".into(),
+        );
+    }
+    Ok(())
+}
+
 /// Checks what serde cannot: allow-list entries, plans and the policy bundle.
 pub fn validate(data: &RegistryData) -> Result<(), (String, String)> {
     for system in &data.systems {
@@ -73,6 +97,18 @@ pub fn validate(data: &RegistryData) -> Result<(), (String, String)> {
         }
     }
     for service in &data.services {
+        check_lifecycle(service).map_err(|problem| {
+            (
+                format!("service {}/{}", service.slug, service.version),
+                problem,
+            )
+        })?;
+        crate::upstream::check_service(service).map_err(|problem| {
+            (
+                format!("service {}/{}", service.slug, service.version),
+                problem,
+            )
+        })?;
         if let Some(path) = &service.upstream.health_path
             && !crate::channels::is_health_path(path)
         {
@@ -231,5 +267,28 @@ operations = [{ method = "GET", path = "/citizens/{soDinhDanh}" }]
         )
         .expect("write");
         assert!(read_registry_file(&path).is_err());
+    }
+
+    #[test]
+    fn deprecation_needs_real_days_and_a_sunset() {
+        let service = |extra: &str| -> crate::registry::model::Service {
+            toml::from_str(&format!(
+                "slug='x'\nversion='v1'\nname='x'\nowner='000.00.00.H29'\nupstream={{ url='http://127.0.0.1:1' }}\n{extra}"
+            ))
+            .expect("service")
+        };
+        assert!(check_lifecycle(&service("")).is_ok());
+        assert!(check_lifecycle(&service("state='deprecated'")).is_err());
+        assert!(
+            check_lifecycle(&service("state='deprecated'\ndeprecated_on='2026-11-01'")).is_err()
+        );
+        assert!(
+            check_lifecycle(&service(
+                "state='deprecated'\ndeprecated_on='2026-11-01'\nsunset_on='2027-06-30'"
+            ))
+            .is_ok()
+        );
+        let bad = check_lifecycle(&service("sunset_on='2027-13-40'")).expect_err("no such day");
+        assert!(bad.contains("sunset_on"), "{bad}");
     }
 }

@@ -1296,7 +1296,13 @@ mod tests {
 
     fn snapshot(services: &str) -> Snapshot {
         let data: RegistryData = toml::from_str(services).expect("registry");
-        Snapshot::build(1, data, &Config::default()).expect("snapshot")
+        Snapshot::build(
+            1,
+            data,
+            &Config::default(),
+            &crate::upstream::Upstreams::plain(),
+        )
+        .expect("snapshot")
     }
 
     fn service(slug: &str, upstream: &str, extra: &str) -> String {

@@ -56,6 +56,87 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Observability: channel probes and certificate warnings.
     pub monitoring: MonitoringConfig,
+    /// The province's account on NDXP, for services with `adapter.kind = "ndxp"`.
+    pub ndxp: Option<NdxpConfig>,
+    /// The province's client identity on NDOP, for services with `adapter.kind = "ndop"`.
+    pub ndop: Option<NdopConfig>,
+    /// The once-only reuse store: where its keys live, how often it purges.
+    pub reuse: ReuseConfig,
+}
+
+/// The reuse store (`[reuse]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReuseConfig {
+    /// Directory of the keys that encrypt reuse items at rest, outside the
+    /// database; `<data_dir>/reuse-keys` when absent.
+    pub key_dir: Option<PathBuf>,
+    /// How often expired items are purged, in seconds.
+    pub purge_interval_secs: u64,
+}
+
+impl Default for ReuseConfig {
+    fn default() -> Self {
+        ReuseConfig {
+            key_dir: None,
+            purge_interval_secs: 3600,
+        }
+    }
+}
+
+/// The province's account on NDXP, the national integration platform (`[ndxp]`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NdxpConfig {
+    /// NDXP's OAuth2 token endpoint.
+    pub token_url: String,
+    /// The client id NDXP knows the province by.
+    pub client_id: String,
+    /// The client secret; set it with `LGSP_NDXP__CLIENT_SECRET` rather than in the file.
+    pub client_secret: String,
+    /// The province's agency code, sent as `X-NDXP-Consumer`.
+    pub agency_code: String,
+    /// The OAuth2 scope asked for, if NDXP wants one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for NdxpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NdxpConfig")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("agency_code", &self.agency_code)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// The province's identity on NDOP, the National Data Center's platform (`[ndop]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NdopConfig {
+    /// The province's client certificate (PEM) for mTLS.
+    pub client_cert: PathBuf,
+    /// Its private key (PEM, PKCS#8).
+    pub client_key: PathBuf,
+    /// The CA certificates (PEM) NDOP's server certificate must chain to.
+    pub server_ca: PathBuf,
+    /// The key requests are signed with; the client key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
+    /// The key id NDOP knows the signing key by (`X-NDOP-Key-Id`).
+    pub key_id: String,
+    /// NDOP's response-signing certificate (PEM); answers must verify against it.
+    pub response_cert: PathBuf,
+    /// Largest clock difference accepted on signed answers, in seconds.
+    #[serde(default = "default_ndop_skew_secs")]
+    pub max_skew_secs: u64,
+}
+
+fn default_ndop_skew_secs() -> u64 {
+    300
 }
 
 /// What the node watches about itself and its upstreams (`[monitoring]`).
@@ -372,6 +453,9 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             audit: AuditConfig::default(),
             monitoring: MonitoringConfig::default(),
+            ndxp: None,
+            ndop: None,
+            reuse: ReuseConfig::default(),
         }
     }
 }
@@ -492,6 +576,36 @@ impl Config {
         }
         if self.store.max_connections == 0 {
             return invalid("store.max_connections", "must be at least 1".into());
+        }
+        if let Some(ndxp) = &self.ndxp {
+            if !ndxp.token_url.starts_with("http://") && !ndxp.token_url.starts_with("https://")
+                || ndxp.token_url.parse::<http::Uri>().is_err()
+            {
+                return invalid(
+                    "ndxp.token_url",
+                    format!("must be an http(s) URL, got {:?}", ndxp.token_url),
+                );
+            }
+            if ndxp.client_id.is_empty() || ndxp.client_secret.is_empty() {
+                return invalid(
+                    "ndxp.client_secret",
+                    "ndxp.client_id and ndxp.client_secret must both be set (the secret with LGSP_NDXP__CLIENT_SECRET)".into(),
+                );
+            }
+            if lgsp_contracts::AgencyCode::parse(&ndxp.agency_code).is_err() {
+                return invalid(
+                    "ndxp.agency_code",
+                    format!(
+                        "must be the province's electronic identifier code like 000.00.00.H29, got {:?}",
+                        ndxp.agency_code
+                    ),
+                );
+            }
+        }
+        if let Some(ndop) = &self.ndop
+            && ndop.max_skew_secs == 0
+        {
+            return invalid("ndop.max_skew_secs", "must be at least 1".into());
         }
         let positive: [(&'static str, u64); 7] = [
             ("limits.max_request_bytes", self.limits.max_request_bytes),
@@ -685,6 +799,14 @@ impl Config {
         } else {
             self.store.url.clone()
         }
+    }
+
+    /// Where the reuse store's encryption keys live.
+    pub fn reuse_key_dir(&self) -> PathBuf {
+        self.reuse
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("reuse-keys"))
     }
 
     /// Where the token-signing keys live.

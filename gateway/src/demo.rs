@@ -5,7 +5,8 @@
 use crate::access::AccessError;
 use crate::access::secrets::{generate_api_key, generate_secret, hash_api_key, hash_secret};
 use crate::registry::model::{
-    Agency, Operation, Priority, RegistryData, Service, ServiceState, System, UpstreamSettings,
+    AdapterSettings, Agency, Operation, Priority, RegistryData, ReuseSettings, Service,
+    ServiceState, System, UpstreamSettings,
 };
 use crate::registry::model::{Credential, CredentialKind, Plan, Subscription, SubscriptionState};
 use lgsp_contracts::{AgencyCode, Slug};
@@ -26,37 +27,64 @@ fn agency(code: &str, name: &str, parent: Option<&str>) -> Option<Agency> {
     })
 }
 
+/// Where a demo service's upstream is: the plain simulators or the NDOP one (mTLS).
+#[derive(Clone, Copy)]
+enum Origin {
+    Mock,
+    Ndop,
+}
+
 struct NationalService {
     slug: &'static str,
     name: &'static str,
     owner: &'static str,
+    origin: Origin,
     upstream_path: &'static str,
+    adapter: fn() -> AdapterSettings,
     method: &'static str,
     operation: &'static str,
+    contract: &'static str,
+    /// Once-only: the data type answers are kept as, and for how many seconds they stay fresh.
+    reuse: Option<(&'static str, u64)>,
     personal_data: bool,
     data_class: DataClass,
     level: u8,
 }
 
-const NATIONAL_SERVICES: [NationalService; 4] = [
+/// The national services, each behind the adapter its real upstream needs.
+const NATIONAL_SERVICES: [NationalService; 5] = [
     NationalService {
         slug: "population",
         name: "Tra cứu thông tin công dân (CSDL quốc gia về dân cư)",
         owner: "000.00.00.G01",
-        upstream_path: "/population/v1",
+        origin: Origin::Mock,
+        upstream_path: "/ndxp/v1/population",
+        adapter: || AdapterSettings::Ndxp {
+            service_code: Some("NDXP.DANCU.TRACUU".into()),
+            mapping: None,
+        },
         method: "GET",
         operation: "/citizens/{soDinhDanh}",
+        contract: "citizen",
+        reuse: Some(("citizen", 24 * 3600)),
         personal_data: true,
         data_class: DataClass::Confidential,
         level: 3,
     },
     NationalService {
         slug: "civil-status",
-        name: "Tra cứu dữ liệu hộ tịch điện tử",
+        name: "Tra cứu dữ liệu hộ tịch điện tử (khai sinh)",
         owner: "000.00.00.G12",
-        upstream_path: "/civil-status/v1",
-        method: "POST",
-        operation: "/records",
+        origin: Origin::Mock,
+        upstream_path: "/ndxp/v1/civil-status/records",
+        adapter: || AdapterSettings::Ndxp {
+            service_code: Some("NDXP.HOTICH.KHAISINH".into()),
+            mapping: Some("civil-status-birth".into()),
+        },
+        method: "GET",
+        operation: "/births/{soDinhDanh}",
+        contract: "birth-record",
+        reuse: Some(("birth-record", 30 * 24 * 3600)),
         personal_data: true,
         data_class: DataClass::Confidential,
         level: 3,
@@ -65,9 +93,15 @@ const NATIONAL_SERVICES: [NationalService; 4] = [
         slug: "enterprise",
         name: "Tra cứu thông tin đăng ký doanh nghiệp",
         owner: "000.00.00.G09",
-        upstream_path: "/enterprise/v1",
+        origin: Origin::Mock,
+        upstream_path: "/enterprise/v1/soap",
+        adapter: || AdapterSettings::Soap {
+            mapping: "enterprise-lookup".into(),
+        },
         method: "GET",
         operation: "/enterprises/{maDoanhNghiep}",
+        contract: "enterprise",
+        reuse: Some(("enterprise", 24 * 3600)),
         personal_data: false,
         data_class: DataClass::Public,
         level: 1,
@@ -76,17 +110,40 @@ const NATIONAL_SERVICES: [NationalService; 4] = [
         slug: "social-insurance",
         name: "Tra cứu thông tin hộ gia đình tham gia BHXH, BHYT",
         owner: "000.00.00.G22",
-        upstream_path: "/social-insurance/v1",
+        origin: Origin::Mock,
+        upstream_path: "/ndxp/v1/social-insurance",
+        adapter: || AdapterSettings::Ndxp {
+            service_code: Some("NDXP.BHXH.HOGIADINH".into()),
+            mapping: None,
+        },
         method: "GET",
         operation: "/households/{soDinhDanh}",
+        contract: "social-insurance-household",
+        reuse: Some(("social-insurance-household", 24 * 3600)),
+        personal_data: true,
+        data_class: DataClass::Confidential,
+        level: 2,
+    },
+    NationalService {
+        slug: "land",
+        name: "Tra cứu thông tin thửa đất (CSDL đất đai)",
+        owner: "000.00.00.G15",
+        origin: Origin::Ndop,
+        upstream_path: "/ndop/v1/land",
+        adapter: || AdapterSettings::Ndop,
+        method: "GET",
+        operation: "/parcels/{maThuaDat}",
+        contract: "land-parcel",
+        reuse: Some(("land-parcel", 7 * 24 * 3600)),
         personal_data: true,
         data_class: DataClass::Confidential,
         level: 2,
     },
 ];
 
-/// The demo registry, with the national services behind the simulators at `mock`.
-pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
+/// The demo registry, with the national services behind the simulators at
+/// `mock` and the NDOP simulator at `ndop`.
+pub fn registry(mock: SocketAddr, ndop: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
     let agencies = [
         agency(PROVINCE, "UBND tỉnh (tỉnh mẫu H29)", None),
         agency("000.01.00.H29", "UBND xã Mỹ Hiệp", Some(PROVINCE)),
@@ -96,6 +153,7 @@ pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
         agency("000.00.00.G12", "Bộ Tư pháp", None),
         agency("000.00.00.G09", "Bộ Tài chính", None),
         agency("000.00.00.G22", "Bảo hiểm xã hội Việt Nam", None),
+        agency("000.00.00.G15", "Bộ Nông nghiệp và Môi trường", None),
     ];
     let systems = DEMO_SYSTEMS.iter().filter_map(|d| {
         Some(System {
@@ -113,11 +171,16 @@ pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
             name: s.name.into(),
             owner: AgencyCode::parse(s.owner).ok()?,
             state: ServiceState::Published,
+            deprecated_on: None,
+            sunset_on: None,
             data_class: s.data_class,
             security_level: SecurityLevel::new(s.level).unwrap_or_default(),
             personal_data: s.personal_data,
             upstream: UpstreamSettings {
-                url: format!("http://{mock}{}", s.upstream_path),
+                url: match s.origin {
+                    Origin::Mock => format!("http://{mock}{}", s.upstream_path),
+                    Origin::Ndop => format!("https://{ndop}{}", s.upstream_path),
+                },
                 connect_timeout_ms: None,
                 timeout_ms: Some(5_000),
                 retries: None,
@@ -130,8 +193,16 @@ pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
                 path: s.operation.into(),
             }],
             priority: Priority::Essential,
+            adapter: (s.adapter)(),
+            contract: Some(s.contract.into()),
+            request_contract: None,
+            reuse: s.reuse.map(|(data_type, secs)| ReuseSettings {
+                data_type: data_type.into(),
+                fresh_for_secs: secs,
+            }),
         })
     });
+    let services = services.chain(reuse_service());
     let credentials = DEMO_SYSTEMS
         .iter()
         .zip(&secrets.systems)
@@ -174,6 +245,7 @@ pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
                     daily_quota: Some(10_000),
                 },
                 purposes: d.purposes.iter().map(|p| p.to_string()).collect(),
+                write_back: *service == "reuse" && d.writes_back,
             })
         })
     });
@@ -187,6 +259,56 @@ pub fn registry(mock: SocketAddr, secrets: &DemoSecrets) -> RegistryData {
     }
 }
 
+/// The operations of the reuse service, for citizens and for enterprises.
+const REUSE_OPERATIONS: [(&str, &str); 9] = [
+    ("GET", "/subjects/{soDinhDanh}/items"),
+    ("GET", "/subjects/{soDinhDanh}/items/{loaiDuLieu}"),
+    ("DELETE", "/subjects/{soDinhDanh}/items/{loaiDuLieu}"),
+    ("POST", "/subjects/{soDinhDanh}/results"),
+    ("GET", "/enterprises/{maDoanhNghiep}/items"),
+    ("GET", "/enterprises/{maDoanhNghiep}/items/{loaiDuLieu}"),
+    ("DELETE", "/enterprises/{maDoanhNghiep}/items/{loaiDuLieu}"),
+    ("POST", "/enterprises/{maDoanhNghiep}/results"),
+    ("POST", "/dossiers/{maHoSo}/asked"),
+];
+
+/// The province's reuse service (`/api/reuse/v1`), served from the reuse store.
+fn reuse_service() -> Option<Service> {
+    Some(Service {
+        slug: Slug::parse("reuse").ok()?,
+        version: "v1".into(),
+        name: "Dịch vụ tái sử dụng dữ liệu (không yêu cầu công dân cung cấp lại)".into(),
+        owner: AgencyCode::parse(PROVINCE).ok()?,
+        state: ServiceState::Published,
+        deprecated_on: None,
+        sunset_on: None,
+        data_class: DataClass::Confidential,
+        security_level: SecurityLevel::new(2).unwrap_or_default(),
+        personal_data: true,
+        upstream: UpstreamSettings {
+            url: "reuse:store".into(),
+            connect_timeout_ms: None,
+            timeout_ms: None,
+            retries: None,
+            max_request_bytes: None,
+            max_response_bytes: None,
+            health_path: None,
+        },
+        operations: REUSE_OPERATIONS
+            .iter()
+            .map(|(method, path)| Operation {
+                method: method.to_string(),
+                path: path.to_string(),
+            })
+            .collect(),
+        priority: Priority::Essential,
+        adapter: AdapterSettings::Reuse,
+        contract: None,
+        request_contract: None,
+        reuse: None,
+    })
+}
+
 /// A demo consumer system and what it is granted.
 struct DemoSystem {
     slug: &'static str,
@@ -195,11 +317,14 @@ struct DemoSystem {
     level: u8,
     subscriptions: &'static [&'static str],
     purposes: &'static [&'static str],
+    /// Whether its reuse subscription may write back procedure results.
+    writes_back: bool,
 }
 
-/// The commune system with every subscription, and a second one without the
-/// population subscription (and at level 2) so refusals can be seen.
-const DEMO_SYSTEMS: [DemoSystem; 2] = [
+/// The commune system with every subscription, a second one without the
+/// population subscription (and at level 2) so refusals can be seen, and a
+/// third commune that reads what the first one already fetched (once-only).
+const DEMO_SYSTEMS: [DemoSystem; 3] = [
     DemoSystem {
         slug: "motcua-xa-my-hiep",
         agency: "000.01.00.H29",
@@ -210,8 +335,11 @@ const DEMO_SYSTEMS: [DemoSystem; 2] = [
             "civil-status",
             "social-insurance",
             "enterprise",
+            "land",
+            "reuse",
         ],
         purposes: &["1.001612", "1.000894"],
+        writes_back: true,
     },
     DemoSystem {
         slug: "motcua-xa-tan-phu-dong",
@@ -220,6 +348,16 @@ const DEMO_SYSTEMS: [DemoSystem; 2] = [
         level: 2,
         subscriptions: &["civil-status", "enterprise"],
         purposes: &["1.001612"],
+        writes_back: false,
+    },
+    DemoSystem {
+        slug: "motcua-phuong-cao-lanh",
+        agency: "000.03.00.H29",
+        name: "Phần mềm một cửa phường Cao Lãnh",
+        level: 3,
+        subscriptions: &["population", "civil-status", "reuse"],
+        purposes: &["1.001612"],
+        writes_back: false,
     },
 ];
 
@@ -331,13 +469,24 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
+/// Identifiers that exist in the simulators' dataset, for the tour and the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    /// Personal IDs of living citizens.
+    pub personal_ids: Vec<String>,
+    /// Enterprise codes.
+    pub enterprise_codes: Vec<String>,
+    /// Land-parcel codes.
+    pub parcel_codes: Vec<String>,
+}
+
 /// The machine-readable manifest written to `<data-dir>/demo.json`.
 pub fn manifest(
     data: SocketAddr,
     admin: SocketAddr,
     mock: SocketAddr,
-    personal_ids: &[String],
-    enterprise_codes: &[String],
+    ndop: SocketAddr,
+    samples: &Samples,
     secrets: &DemoSecrets,
 ) -> Value {
     let systems: Vec<Value> = DEMO_SYSTEMS
@@ -360,15 +509,25 @@ pub fn manifest(
         "data_url": format!("http://{data}"),
         "admin_url": format!("http://{admin}"),
         "mock_url": format!("http://{mock}"),
+        "ndop_url": format!("https://{ndop}"),
         "province": PROVINCE,
         "services": {
             "population": "/api/population/v1/citizens/{id}",
-            "civil_status": "/api/civil-status/v1/records",
+            "civil_status": "/api/civil-status/v1/births/{id}",
             "enterprise": "/api/enterprise/v1/enterprises/{id}",
             "social_insurance": "/api/social-insurance/v1/households/{id}",
+            "land": "/api/land/v1/parcels/{id}",
         },
-        "sample_personal_ids": personal_ids,
-        "sample_enterprise_codes": enterprise_codes,
+        "adapters": {
+            "population": "ndxp",
+            "civil_status": "ndxp (XML inside JSON)",
+            "enterprise": "soap",
+            "social_insurance": "ndxp",
+            "land": "ndop",
+        },
+        "sample_personal_ids": samples.personal_ids,
+        "sample_enterprise_codes": samples.enterprise_codes,
+        "sample_parcel_codes": samples.parcel_codes,
         "token_url": format!("http://{data}/oauth2/token"),
         "login_url": format!("http://{admin}/admin/v1/login"),
         "systems": systems,
@@ -380,12 +539,17 @@ pub fn manifest(
 pub fn tour(
     data: SocketAddr,
     admin: SocketAddr,
-    personal_id: &str,
-    enterprise: &str,
+    samples: &Samples,
     secrets: &DemoSecrets,
 ) -> String {
-    let (first, second) = match secrets.systems.as_slice() {
-        [a, b, ..] => (a, b),
+    let first_of = |v: &[String], fallback: &'static str| {
+        v.first().cloned().unwrap_or_else(|| fallback.to_string())
+    };
+    let personal_id = first_of(&samples.personal_ids, "001203004567");
+    let enterprise = first_of(&samples.enterprise_codes, "0312345678");
+    let parcel = first_of(&samples.parcel_codes, "H29.01.000001");
+    let (first, second, third) = match secrets.systems.as_slice() {
+        [a, b, c, ..] => (a, b, c),
         _ => return String::from("demo secrets are missing"),
     };
     format!(
@@ -397,20 +561,26 @@ Manifest with every URL, sample ID and credential: see demo.json in the data dir
 TOKEN=$(curl -s http://{data}/oauth2/token -d grant_type=client_credentials \
   -d client_id={cid} -d client_secret={csecret} | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
-# 2. A citizen from the national population database (simulated), for a birth
-#    registration (procedure 1.001612), asked by a named officer:
+# 2. A citizen from the national population database (simulated, reached through
+#    NDXP with the province's token), for a birth registration (procedure 1.001612),
+#    asked by a named officer:
 curl -s http://{data}/api/population/v1/citizens/{personal_id} -H "Authorization: Bearer $TOKEN" \
   -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tuphap.myhiep' -H 'X-LGSP-Dossier: H29.01-2026-000123' -i
 
-# 3. Civil status: request and answer carry an XML message inside a JSON field:
-curl -s -X POST http://{data}/api/civil-status/v1/records -H "Authorization: Bearer $TOKEN" \
-  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tuphap.myhiep' -H 'content-type: application/json' \
-  -d '{{"loaiBanGhi":"khaiSinh","duLieu":"<?xml version=\"1.0\" encoding=\"UTF-8\"?><YeuCauTraCuu><soDinhDanh>{personal_id}</soDinhDanh></YeuCauTraCuu>"}}'
+# 3. The birth record from civil status: NDXP carries it as XML inside JSON; the
+#    gateway asks and answers in canonical JSON, checked against its contract:
+curl -s http://{data}/api/civil-status/v1/births/{personal_id} -H "Authorization: Bearer $TOKEN" \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tuphap.myhiep'
 
-# 4. Business registration (public data) and a social-insurance household, with the API key:
+# 4. Business registration (public data, a SOAP service upstream) and a
+#    social-insurance household (NDXP), with the API key:
 curl -s http://{data}/api/enterprise/v1/enterprises/{enterprise} -H 'X-API-Key: {ckey}'
 curl -s http://{data}/api/social-insurance/v1/households/{personal_id} -H 'X-API-Key: {ckey}' \
   -H 'X-LGSP-Purpose: 1.000894' -H 'X-LGSP-User: canbo.tuphap.myhiep'
+
+# 5. A land parcel through NDOP (mTLS, signed request and signed answer):
+curl -s http://{data}/api/land/v1/parcels/{parcel} -H 'X-API-Key: {ckey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tuphap.myhiep'
 
 # Refusals, each an RFC 9457 problem with a stable code:
 curl -s http://{data}/api/population/v1/citizens/{personal_id}                                  # 401 AUTHEN_ERROR
@@ -420,7 +590,31 @@ curl -s http://{data}/api/population/v1/citizens/{personal_id} -H "Authorization
 curl -s http://{data}/api/population/v1/citizens/{personal_id} -H 'X-API-Key: {skey}' \
   -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.tanphudong'                              # 403 SUBSCRIPTION_REQUIRED (xã Tân Phú Đông)
 curl -s http://{data}/api/population/v1/citizens/12345 -H "Authorization: Bearer $TOKEN"        # 400 INVALID_REQUEST
-curl -s http://{data}/api/land/v1/parcels/1                                                      # 404 SERVICE_NOT_FOUND
+curl -s http://{data}/api/cadastre/v1/parcels/1                                                  # 404 SERVICE_NOT_FOUND
+
+# Once-only: a dossier story. xã Mỹ Hiệp reads the citizen for dossier H29.01-2026-000777;
+# the gateway fetches from the national source and remembers it (X-LGSP-Reuse: miss):
+curl -si http://{data}/api/population/v1/citizens/{personal_id} -H 'X-API-Key: {ckey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.myhiep' -H 'X-LGSP-Dossier: H29.01-2026-000777' | grep -i '^x-lgsp'
+# phường Cao Lãnh reads the same citizen for a birth registration: X-LGSP-Reuse: hit, with
+# X-LGSP-Source naming the source and fetch time (Cache-Control: no-cache forces the source):
+curl -si http://{data}/api/population/v1/citizens/{personal_id} -H 'X-API-Key: {tkey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.caolanh' -H 'X-LGSP-Dossier: H29.03-2026-000031' | grep -i '^x-lgsp'
+# xã Mỹ Hiệp writes back the procedure result; the gateway answers with a signed receipt:
+curl -s -X POST http://{data}/api/reuse/v1/subjects/{personal_id}/results -H 'X-API-Key: {ckey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.myhiep' -H 'content-type: application/json' \
+  -d '{{"maHoSo":"H29.01-2026-000777","maThuTucHanhChinh":"1.001612","coQuanCap":{{"maDinhDanh":"000.01.00.H29"}},"ketQua":{{"loaiGiayTo":"Giấy khai sinh","soKyHieu":"123/2026"}},"ngayCap":"2026-11-24"}}'
+# phường Cao Lãnh lists what the state already holds about the citizen, result included, and reads one item:
+curl -s http://{data}/api/reuse/v1/subjects/{personal_id}/items -H 'X-API-Key: {tkey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.caolanh'
+curl -s http://{data}/api/reuse/v1/subjects/{personal_id}/items/ket-qua-1.001612 -H 'X-API-Key: {tkey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.caolanh'
+# The desk still had to ask the citizen for one paper; it says so, and the KPI counts it:
+curl -s -X POST http://{data}/api/reuse/v1/dossiers/H29.03-2026-000031/asked -H 'X-API-Key: {tkey}' \
+  -H 'X-LGSP-Purpose: 1.001612' -H 'X-LGSP-User: canbo.caolanh' -H 'content-type: application/json' -d '{{"soMuc":1}}'
+OPS=$(curl -s http://{admin}/admin/v1/login -H 'content-type: application/json' \
+  -d '{{"username":"vanhanh","password":"{operator_password}"}}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+curl -s http://{admin}/admin/v1/kpi -H "Authorization: Bearer $OPS"
 
 # Health and the token keys:
 curl -s http://{data}/readyz
@@ -440,6 +634,13 @@ Press Ctrl-C to stop.
         csecret = first.client_secret,
         ckey = first.api_key,
         skey = second.api_key,
+        tkey = third.api_key,
+        operator_password = secrets
+            .accounts
+            .iter()
+            .find(|a| a.role == "operator")
+            .map(|a| a.password.as_str())
+            .unwrap_or("<see demo.json>"),
         auditor_password = secrets
             .accounts
             .iter()
@@ -456,7 +657,7 @@ mod tests {
     #[test]
     fn demo_registry_is_complete() {
         let secrets = DemoSecrets {
-            systems: (0..2)
+            systems: (0..3)
                 .map(|i| SystemSecrets {
                     client_id: format!("c{i}"),
                     client_secret: "s".into(),
@@ -466,28 +667,35 @@ mod tests {
                 .collect(),
             accounts: Vec::new(),
         };
-        let r = registry("127.0.0.1:9".parse().expect("addr"), &secrets);
-        assert_eq!(r.agencies.len(), 8, "every demo agency code is valid");
-        assert_eq!(r.systems.len(), 2);
-        assert_eq!(r.credentials.len(), 4);
-        assert_eq!(r.subscriptions.len(), 6);
+        let r = registry(
+            "127.0.0.1:9".parse().expect("addr"),
+            "127.0.0.1:10".parse().expect("addr"),
+            &secrets,
+        );
+        assert_eq!(r.agencies.len(), 9, "every demo agency code is valid");
+        assert_eq!(r.systems.len(), 3);
+        assert_eq!(r.credentials.len(), 6);
+        assert_eq!(r.subscriptions.len(), 11);
         assert!(
             !r.subscriptions
                 .iter()
                 .any(|s| s.system.as_str() == "motcua-xa-tan-phu-dong"
                     && s.service.as_str() == "population")
         );
-        assert_eq!(r.services.len(), 4);
+        assert_eq!(r.services.len(), 6);
+        for service in &r.services {
+            crate::upstream::check_service(service).expect("adapter and contract names exist");
+        }
         let communes = r
             .agencies
             .iter()
             .filter(|a| a.parent.as_ref().map(|p| p.as_str()) == Some(PROVINCE))
             .count();
         assert_eq!(communes, 3);
-        assert!(
-            r.services
-                .iter()
-                .all(|s| s.upstream.url.starts_with("http://127.0.0.1:9/"))
-        );
+        assert!(r.services.iter().all(|s| match s.adapter {
+            AdapterSettings::Ndop => s.upstream.url.starts_with("https://127.0.0.1:10/"),
+            AdapterSettings::Reuse => true,
+            _ => s.upstream.url.starts_with("http://127.0.0.1:9/"),
+        }));
     }
 }

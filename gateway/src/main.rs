@@ -5,12 +5,13 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use lgsp_adapters::simulators::{Simulator, SimulatorOptions};
+use lgsp_adapters::simulators::{NdopPki, NdopPkiFiles, Simulator, SimulatorOptions};
 use lgsp_gateway::access::keys::SigningKeys;
 use lgsp_gateway::access::secrets;
 use lgsp_gateway::admin::{self, Role};
 use lgsp_gateway::audit::{AuditSigner, verify};
-use lgsp_gateway::config::{Config, LogFormat};
+use lgsp_gateway::config::{Config, LogFormat, NdopConfig, NdxpConfig};
+use lgsp_gateway::reuse::{ReuseKeys, ReuseStore};
 use lgsp_gateway::server::Node;
 use lgsp_gateway::store::{Store, StoreOptions};
 use lgsp_gateway::traces::TraceExport;
@@ -60,6 +61,17 @@ enum Command {
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// The once-only reuse store.
+    Reuse {
+        #[command(subcommand)]
+        action: ReuseAction,
+        /// Configuration file naming the data directory, store and reuse key directory.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// Data directory (reuse keys live in `<data-dir>/reuse-keys` unless configured).
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -87,6 +99,13 @@ enum Command {
         /// Number of synthetic citizens.
         #[arg(long, default_value_t = 10_000)]
         citizens: usize,
+        /// Also serve the NDOP simulator (mTLS, signed exchanges) on this address.
+        #[arg(long, requires = "ndop_pki")]
+        ndop_listen: Option<SocketAddr>,
+        /// Where the NDOP simulator's throwaway PKI is kept (generated when absent):
+        /// the gateway's `[ndop]` settings point at the files in it.
+        #[arg(long)]
+        ndop_pki: Option<PathBuf>,
     },
     /// Run the simulators and a gateway with a demo province, and print a curl tour.
     Demo {
@@ -103,6 +122,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         mock_addr: SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum ReuseAction {
+    /// Add a new encryption key and re-seal every stored item under it; the
+    /// old key file can be deleted afterwards.
+    RotateKey,
 }
 
 #[derive(Subcommand)]
@@ -183,6 +209,11 @@ async fn run(cli: Cli) -> Result<()> {
             data_dir,
         } => keys(action, config, data_dir),
         Command::Credential { kind } => credential(kind),
+        Command::Reuse {
+            action: ReuseAction::RotateKey,
+            config,
+            data_dir,
+        } => rotate_reuse_key(config, data_dir).await,
         Command::Audit {
             action:
                 AuditAction::Verify {
@@ -212,7 +243,9 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             seed,
             citizens,
-        } => mock(listen, seed, citizens).await,
+            ndop_listen,
+            ndop_pki,
+        } => mock(listen, seed, citizens, ndop_listen.zip(ndop_pki)).await,
         Command::Demo {
             data_dir,
             data_addr,
@@ -422,7 +455,12 @@ fn credential(kind: CredentialKindArg) -> Result<()> {
     Ok(())
 }
 
-async fn mock(listen: SocketAddr, seed: u64, citizens: usize) -> Result<()> {
+async fn mock(
+    listen: SocketAddr,
+    seed: u64,
+    citizens: usize,
+    ndop: Option<(SocketAddr, PathBuf)>,
+) -> Result<()> {
     telemetry::init_logging(LogFormat::Text, None);
     let simulator = Simulator::new(SimulatorOptions {
         seed,
@@ -433,11 +471,44 @@ async fn mock(listen: SocketAddr, seed: u64, citizens: usize) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ndop_server = match ndop {
+        Some((ndop_listen, pki_dir)) => {
+            std::fs::create_dir_all(&pki_dir)
+                .with_context(|| format!("creating {}", pki_dir.display()))?;
+            let pki = NdopPki::load_or_generate(&pki_dir)
+                .with_context(|| format!("NDOP PKI in {}", pki_dir.display()))?;
+            let ndop_listener = TcpListener::bind(ndop_listen)
+                .await
+                .with_context(|| format!("cannot listen on {ndop_listen}"))?;
+            let ndop_addr = ndop_listener.local_addr()?;
+            let mut stopped = stopped.clone();
+            let serving = simulator
+                .clone()
+                .serve_ndop(ndop_listener, &pki, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                });
+            Some((ndop_addr, tokio::spawn(serving)))
+        }
+        None => None,
+    };
     println!(
         "{}",
-        serde_json::json!({ "event": "listening", "mock": addr })
+        serde_json::json!({
+            "event": "listening",
+            "mock": addr,
+            "ndop": ndop_server.as_ref().map(|(a, _)| a.to_string()),
+        })
     );
-    simulator.serve(listener, shutdown_signal()).await?;
+    simulator
+        .serve(listener, async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
+        .await?;
+    if let Some((_, task)) = ndop_server {
+        task.await??;
+    }
     Ok(())
 }
 
@@ -461,21 +532,62 @@ async fn run_demo(
         .with_context(|| format!("creating {}", data_dir.display()))?;
 
     let simulator = Simulator::new(SimulatorOptions::default());
-    let personal_ids = simulator.sample_personal_ids(5);
-    let enterprise_codes = simulator.sample_enterprise_codes(3);
+    let samples = demo::Samples {
+        personal_ids: simulator.sample_personal_ids(5),
+        enterprise_codes: simulator.sample_enterprise_codes(3),
+        parcel_codes: simulator.sample_parcel_codes(3),
+    };
     let listener = TcpListener::bind(mock_addr)
         .await
         .with_context(|| format!("cannot listen on {mock_addr}"))?;
     let mock = listener.local_addr()?;
-    let (stop_mock, mock_stopped) = tokio::sync::oneshot::channel::<()>();
+    // NDOP's simulator speaks mTLS with a throwaway PKI kept in the data directory.
+    let pki_dir = data_dir.join("ndop-pki");
+    std::fs::create_dir_all(&pki_dir).with_context(|| format!("creating {}", pki_dir.display()))?;
+    let pki = NdopPki::load_or_generate(&pki_dir)
+        .with_context(|| format!("NDOP PKI in {}", pki_dir.display()))?;
+    let ndop_listener = TcpListener::bind((mock_addr.ip(), 0))
+        .await
+        .context("cannot listen for the NDOP simulator")?;
+    let ndop = ndop_listener.local_addr()?;
+    let (stop_mock, mock_stopped) = tokio::sync::watch::channel(false);
+    let mut ndop_stopped = mock_stopped.clone();
+    let ndop_task = tokio::spawn(
+        simulator
+            .clone()
+            .serve_ndop(ndop_listener, &pki, async move {
+                let _ = ndop_stopped.wait_for(|s| *s).await;
+            }),
+    );
+    let mut mock_stopped = mock_stopped;
     let mock_task = tokio::spawn(simulator.serve(listener, async move {
-        let _ = mock_stopped.await;
+        let _ = mock_stopped.wait_for(|s| *s).await;
     }));
+    let token_settings = lgsp_adapters::simulators::NdxpTokenSettings::default();
+    config.ndxp = Some(NdxpConfig {
+        token_url: format!("http://{mock}/ndxp/oauth2/token"),
+        client_id: token_settings.client_id.clone(),
+        client_secret: token_settings.client_secret.clone(),
+        agency_code: demo::PROVINCE.to_string(),
+        scope: None,
+    });
+    let files = NdopPkiFiles::in_dir(&pki_dir);
+    // Channel monitoring checks NDOP's certificate against the same private CA.
+    config.monitoring.upstream_ca = Some(files.ca.clone());
+    config.ndop = Some(NdopConfig {
+        client_cert: files.client_cert,
+        client_key: files.client_key,
+        server_ca: files.ca,
+        signing_key: None,
+        key_id: "lgsp-h29".into(),
+        response_cert: files.signing_cert,
+        max_skew_secs: 300,
+    });
 
     let secrets = demo::DemoSecrets::load_or_create(&data_dir)?;
     let store = Store::open(&config.store_url(), &StoreOptions { max_connections: 2 }).await?;
     store
-        .apply(&demo::registry(mock, &secrets), DEMO_ACTOR)
+        .apply(&demo::registry(mock, ndop, &secrets), DEMO_ACTOR)
         .await?;
     for account in &secrets.accounts {
         if store.account(&account.username).await?.is_none() {
@@ -501,31 +613,17 @@ async fn run_demo(
         node.data_addr,
         node.admin_addr,
         mock,
-        &personal_ids,
-        &enterprise_codes,
+        ndop,
+        &samples,
         &secrets,
     );
     let manifest_path = data_dir.join("demo.json");
     // Written last, once everything answers, so scripts can wait for the file.
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
-    let first_id = personal_ids
-        .first()
-        .map(String::as_str)
-        .unwrap_or("001203004567");
-    let first_enterprise = enterprise_codes
-        .first()
-        .map(String::as_str)
-        .unwrap_or("0312345678");
     println!(
         "{}",
-        demo::tour(
-            node.data_addr,
-            node.admin_addr,
-            first_id,
-            first_enterprise,
-            &secrets
-        )
+        demo::tour(node.data_addr, node.admin_addr, &samples, &secrets)
     );
 
     shutdown_signal().await;
@@ -533,8 +631,33 @@ async fn run_demo(
     if let Some(traces) = traces {
         traces.shutdown().await;
     }
-    let _ = stop_mock.send(());
+    let _ = stop_mock.send(true);
     let _ = mock_task.await;
+    let _ = ndop_task.await;
+    Ok(())
+}
+
+/// Adds a reuse key and re-seals every item under it.
+async fn rotate_reuse_key(config_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
+    let config = config_with(config_file, data_dir)?;
+    let dir = config.reuse_key_dir();
+    let added = ReuseKeys::add_key(&dir)?;
+    let keys = ReuseKeys::load(&dir)?;
+    let store = open_store(&config).await?;
+    let report = ReuseStore::new(store.clone(), std::sync::Arc::new(keys))
+        .rotate()
+        .await?;
+    store.close().await;
+    println!(
+        "{}",
+        serde_json::json!({
+            "event": "reuse_key_rotated",
+            "added_key": added,
+            "active_key": report.active_key_id,
+            "examined": report.examined,
+            "resealed": report.resealed,
+        })
+    );
     Ok(())
 }
 

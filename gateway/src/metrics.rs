@@ -96,6 +96,20 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// `lgsp_dossier_items_total`'s labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DossierItemLabels {
+    agency: String,
+    service: String,
+    source: &'static str,
+}
+
+/// An agency's label alone.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgencyLabels {
+    agency: String,
+}
+
 /// The build's version.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
@@ -113,6 +127,8 @@ pub struct Metrics {
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     rate_limit_refusals: Family<RefusalLabels, Counter>,
     reuse_lookups: Family<ResultLabels, Counter>,
+    dossier_items: Family<DossierItemLabels, Counter>,
+    dossier_items_asked: Family<AgencyLabels, Counter>,
     audit_commit_duration: Histogram,
     audit_records_committed: Counter,
     snapshot_version: Gauge,
@@ -132,6 +148,8 @@ impl Metrics {
             upstream_errors: Family::default(),
             rate_limit_refusals: Family::default(),
             reuse_lookups: Family::default(),
+            dossier_items: Family::default(),
+            dossier_items_asked: Family::default(),
             audit_commit_duration: Histogram::new(COMMIT_BUCKETS),
             audit_records_committed: Counter::default(),
             snapshot_version: Gauge::default(),
@@ -183,6 +201,18 @@ impl Metrics {
                 "lgsp_reuse_lookups",
                 "Reuse-store lookups by result (hit or miss)",
                 metrics.reuse_lookups.clone(),
+            );
+            r.register(
+                "lgsp_dossier_items",
+                "Dossier data items served from data the state holds, by commune agency, service \
+                 and source (state_store: reuse-store hit; authoritative: national source)",
+                metrics.dossier_items.clone(),
+            );
+            r.register(
+                "lgsp_dossier_items_asked",
+                "Dossier data items one-stop software reported it still had to ask the citizen for, \
+                 by commune agency",
+                metrics.dossier_items_asked.clone(),
             );
             r.register_with_unit(
                 "lgsp_audit_commit_duration",
@@ -306,6 +336,27 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one dossier data item served from the state's data: from the
+    /// reuse store when `hit`, else from the authoritative source.
+    pub fn dossier_item(&self, agency: &str, service: &str, hit: bool) {
+        self.dossier_items
+            .get_or_create(&DossierItemLabels {
+                agency: agency.to_string(),
+                service: service.to_string(),
+                source: if hit { "state_store" } else { "authoritative" },
+            })
+            .inc();
+    }
+
+    /// Counts `n` dossier data items one-stop software of `agency` still had to ask for.
+    pub fn dossier_items_asked(&self, agency: &str, n: u64) {
+        self.dossier_items_asked
+            .get_or_create(&AgencyLabels {
+                agency: agency.to_string(),
+            })
+            .inc_by(n);
+    }
+
     /// Notes a rebuilt snapshot; called by [`crate::telemetry::SnapshotReloaded::emit`].
     pub fn snapshot_reloaded(&self, version: i64, took: Duration) {
         self.snapshot_version.set(version);
@@ -402,7 +453,7 @@ impl Collector for PipelineGauges {
             None,
             MetricType::Gauge,
         )?;
-        for (upstream, state) in pipeline.rest.circuit_states() {
+        for (upstream, state) in pipeline.upstreams.rest.circuit_states() {
             let value: i64 = match state {
                 CircuitState::Closed => 0,
                 CircuitState::HalfOpen => 1,
@@ -497,6 +548,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("lgsp_build_info{version=\""), "{text}");
+        assert!(
+            !text.contains("lgsp_dossier_items_total{"),
+            "no dossier series before an item is counted: {text}"
+        );
         let open = metrics.encode(true).expect("encode");
         assert!(open.ends_with("# EOF\n"), "{open}");
         assert_eq!(
@@ -505,5 +560,25 @@ mod tests {
                 .successes,
             2
         );
+    }
+
+    #[test]
+    fn kpi_dossier_items_count_by_agency_service_and_source() {
+        let metrics = Metrics::default();
+        metrics.dossier_item("000.01.00.H29", "population", true);
+        metrics.dossier_item("000.01.00.H29", "population", true);
+        metrics.dossier_item("000.01.00.H29", "population", false);
+        metrics.dossier_item("000.02.00.H29", "enterprise", false);
+        metrics.dossier_items_asked("000.01.00.H29", 3);
+        metrics.dossier_items_asked("000.01.00.H29", 2);
+        let text = metrics.encode(false).expect("encode");
+        for line in [
+            "lgsp_dossier_items_total{agency=\"000.01.00.H29\",service=\"population\",source=\"state_store\"} 2",
+            "lgsp_dossier_items_total{agency=\"000.01.00.H29\",service=\"population\",source=\"authoritative\"} 1",
+            "lgsp_dossier_items_total{agency=\"000.02.00.H29\",service=\"enterprise\",source=\"authoritative\"} 1",
+            "lgsp_dossier_items_asked_total{agency=\"000.01.00.H29\"} 5",
+        ] {
+            assert!(text.contains(line), "{line} missing from {text}");
+        }
     }
 }

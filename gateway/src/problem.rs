@@ -22,9 +22,20 @@ pub enum GatewayError {
     /// The province has blocked all traffic to the service.
     #[error("service {0} is blocked by the province")]
     ServiceBlocked(String),
+    /// The reuse store holds no fresh item of the kind asked for; the text is safe to show.
+    #[error("{0}")]
+    DataNotFound(String),
     /// The request is malformed; the text is safe to show.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A member of the request body breaks the service's request contract.
+    #[error("request member {} {reason}", if pointer.is_empty() { "/" } else { pointer })]
+    InvalidMember {
+        /// JSON pointer (RFC 6901) of the offending member; `""` is the whole body.
+        pointer: String,
+        /// What is wrong, without quoting the value.
+        reason: String,
+    },
     /// The request body is larger than allowed.
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -84,14 +95,31 @@ pub enum GatewayError {
     Maintenance(Option<String>),
 }
 
+impl From<lgsp_contracts::InvalidRequest> for GatewayError {
+    /// A request body outside its contract: the first offending member.
+    fn from(refusal: lgsp_contracts::InvalidRequest) -> Self {
+        GatewayError::InvalidMember {
+            pointer: refusal.pointer().to_string(),
+            reason: refusal
+                .violations
+                .first()
+                .map(|v| v.message.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 impl GatewayError {
     /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             GatewayError::ServiceNotFound(_) => ErrorCode::ServiceNotFound,
+            GatewayError::DataNotFound(_) => ErrorCode::DataNotFound,
             GatewayError::ServiceRetired(_) => ErrorCode::ServiceRetired,
             GatewayError::ServiceBlocked(_) => ErrorCode::UpstreamUnavailable,
-            GatewayError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            GatewayError::InvalidRequest(_) | GatewayError::InvalidMember { .. } => {
+                ErrorCode::InvalidRequest
+            }
             GatewayError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             GatewayError::Unauthenticated(_) => ErrorCode::AuthenError,
             GatewayError::Forbidden(_) => ErrorCode::Forbidden,
@@ -107,10 +135,16 @@ impl GatewayError {
                 AdapterError::Timeout(_) => ErrorCode::UpstreamTimeout,
                 AdapterError::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
                 AdapterError::RequestTooLarge { .. } => ErrorCode::PayloadTooLarge,
+                AdapterError::TokenUnavailable(_) => ErrorCode::UpstreamUnavailable,
+                AdapterError::InvalidRequest { .. } => ErrorCode::InvalidRequest,
                 AdapterError::ResponseTooLarge { .. }
                 | AdapterError::Transport(_)
                 | AdapterError::Status { .. }
-                | AdapterError::InvalidUrl(_) => ErrorCode::UpstreamError,
+                | AdapterError::InvalidUrl(_)
+                | AdapterError::Rejected { .. }
+                | AdapterError::BadSignature(_)
+                | AdapterError::Fault { .. }
+                | AdapterError::Malformed(_) => ErrorCode::UpstreamError,
             },
             GatewayError::Deadline(_) => ErrorCode::UpstreamTimeout,
             GatewayError::Internal(_) => ErrorCode::InternalError,
@@ -143,6 +177,23 @@ impl GatewayError {
                     format!("the upstream answered with status {status}")
                 }
                 AdapterError::InvalidUrl(_) => "the service's upstream is misconfigured".into(),
+                AdapterError::TokenUnavailable(_) => {
+                    "the national platform's token service is unavailable; try again shortly".into()
+                }
+                AdapterError::Rejected { .. } => {
+                    "the upstream platform refused the province's credentials; operators have been told in the log".into()
+                }
+                AdapterError::BadSignature(_) => {
+                    "the upstream's answer failed signature verification and was discarded".into()
+                }
+                AdapterError::Fault { code, reason } => {
+                    format!("the upstream answered with fault {code}: {reason}")
+                }
+                AdapterError::Malformed(_) => "the upstream's answer could not be read".into(),
+                AdapterError::InvalidRequest { pointer, reason } => format!(
+                    "request member {} {reason}",
+                    if pointer.is_empty() { "/" } else { pointer }
+                ),
             },
             GatewayError::Internal(_) => {
                 "the gateway failed to handle the request; it has been logged".into()
@@ -175,6 +226,9 @@ pub struct Problem {
     /// The upstream's status, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_status: Option<u16>,
+    /// JSON pointer (RFC 6901) of the request member at fault, for `INVALID_REQUEST`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
 }
 
 /// Turns an error into its problem response. This is the only place that does.
@@ -192,6 +246,13 @@ pub fn problem_response(error: &GatewayError, request_id: &str) -> Response {
         code,
         request_id: request_id.to_string(),
         upstream_status,
+        pointer: match error {
+            GatewayError::InvalidMember { pointer, .. }
+            | GatewayError::Upstream(AdapterError::InvalidRequest { pointer, .. }) => {
+                Some(pointer.clone())
+            }
+            _ => None,
+        },
     };
     let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Body::from(body));

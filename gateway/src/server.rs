@@ -27,15 +27,15 @@ use crate::metrics::{self, Metrics};
 use crate::pipeline::{Pipeline, accept::AcceptLimits};
 use crate::registry::model::Plan;
 use crate::registry::{reload, reload::ReloadError, snapshot::SnapshotHandle};
+use crate::reuse::{ReuseKeys, ReuseStore};
 use crate::service_health;
 use crate::store::{Store, StoreOptions};
+use crate::upstream::{UpstreamSetupError, Upstreams};
 use crate::{health, oauth};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use lgsp_adapters::rest::RestAdapter;
-use lgsp_adapters::rest::breaker::BreakerSettings;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +63,12 @@ pub enum StartError {
     /// The rate limiter could not be set up.
     #[error("rate limits: {0}")]
     Limits(#[from] LimitError),
+    /// The reuse store's keys could not be loaded.
+    #[error("reuse store: {0}")]
+    Reuse(crate::reuse::ReuseError),
+    /// The upstream adapters (NDXP, NDOP) could not be set up.
+    #[error("upstream adapters: {0}")]
+    Upstreams(#[from] UpstreamSetupError),
     /// Channel monitoring could not be set up.
     #[error("channel monitoring: {0}")]
     Channels(#[from] ChannelError),
@@ -128,6 +134,7 @@ pub struct Node {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     follower: JoinHandle<()>,
+    purger: JoinHandle<()>,
     channels: ChannelMonitor,
     store: Store,
     audit: WriterHandle,
@@ -160,8 +167,9 @@ impl Node {
         )
         .await
         .map_err(|e| store_error(e.into()))?;
+        let upstreams = Arc::new(Upstreams::start(&config)?);
         let snapshot = SnapshotHandle::new(
-            reload::load(&store, &config, &metrics)
+            reload::load(&store, &config, &upstreams, &metrics)
                 .await
                 .map_err(store_error)?,
         );
@@ -230,7 +238,7 @@ impl Node {
         };
         let audit_public_key: Arc<str> = Arc::from(signer.public_key_b64());
         let (audit_writer, audit_handle) =
-            AuditWriter::start_with_feed(store.clone(), signer, settings, siem_publisher)
+            AuditWriter::start_with_feed(store.clone(), signer.clone(), settings, siem_publisher)
                 .await
                 .map_err(StartError::Audit)?;
         let retention = start_retention(
@@ -243,15 +251,17 @@ impl Node {
             },
         );
 
+        let reuse_keys =
+            ReuseKeys::load_or_create(&config.reuse_key_dir()).map_err(StartError::Reuse)?;
+        let reuse = ReuseStore::new(store.clone(), Arc::new(reuse_keys));
         let pipeline = Arc::new(Pipeline {
+            reuse: reuse.clone(),
+            signer: signer.clone(),
             audit: audit_writer,
             subject_key: subject_key.clone(),
             hash_limit: config.audit.hash_limit_bytes,
             snapshot: snapshot.clone(),
-            rest: RestAdapter::new(BreakerSettings {
-                failure_threshold: config.upstream.breaker_failures,
-                open_for: Duration::from_millis(config.upstream.breaker_open_ms),
-            }),
+            upstreams: upstreams.clone(),
             accept: AcceptLimits {
                 max_request_bytes: config.limits.max_request_bytes,
             },
@@ -336,10 +346,15 @@ impl Node {
             data_server,
             serve(admin_listener, admin_plane(state.clone()), stopped.clone()),
         ];
+        let purger = reuse.spawn_purger(
+            Duration::from_secs(config.reuse.purge_interval_secs),
+            stopped.clone(),
+        );
         let follower = tokio::spawn(reload::follow(
             store.clone(),
             config.clone(),
             snapshot,
+            upstreams,
             metrics,
             stopped,
         ));
@@ -350,6 +365,7 @@ impl Node {
             stop,
             servers,
             follower,
+            purger,
             channels: channel_monitor,
             store,
             audit: audit_handle,
@@ -372,6 +388,7 @@ impl Node {
             );
         }
         self.follower.abort();
+        self.purger.abort();
         drop(self.channels);
         if let Some(retention) = self.retention {
             retention.shutdown().await;
@@ -438,6 +455,7 @@ fn admin_plane(state: NodeState) -> Router {
             "/admin/v1/maintenance",
             axum::routing::get(maintenance::get).put(maintenance::put),
         )
+        .route("/admin/v1/kpi", axum::routing::get(crate::kpi::kpi))
         .route(
             "/admin/v1/health/channels",
             axum::routing::get(channels::channels_report),

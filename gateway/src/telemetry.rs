@@ -166,7 +166,14 @@ impl UpstreamCallFinished<'_> {
                 AdapterError::Transport(_) => "transport",
                 AdapterError::Status { .. } => "status",
                 AdapterError::InvalidUrl(_) => "invalid_url",
+                AdapterError::TokenUnavailable(_) => "token_unavailable",
+                AdapterError::Rejected { .. } => "rejected",
+                AdapterError::BadSignature(_) => "bad_signature",
+                AdapterError::Fault { .. } => "fault",
+                AdapterError::Malformed(_) => "malformed",
+                AdapterError::InvalidRequest { .. } => "invalid_request",
             },
+            GatewayError::ContractViolation(_) => "contract_violation",
             _ => "invalid_request",
         });
         // Only calls that reached the upstream say anything about its latency.
@@ -176,7 +183,10 @@ impl UpstreamCallFinished<'_> {
                 AdapterError::CircuitOpen { .. }
                     | AdapterError::RequestTooLarge { .. }
                     | AdapterError::InvalidUrl(_)
+                    | AdapterError::TokenUnavailable(_)
+                    | AdapterError::InvalidRequest { .. }
             )) | Some(GatewayError::InvalidRequest(_))
+                | Some(GatewayError::InvalidMember { .. })
         );
         tracing::debug!(
             event = "upstream_call_finished",

@@ -87,13 +87,32 @@ pub struct Mock {
     child: Child,
     /// Where they listen.
     pub addr: SocketAddr,
+    /// Where the NDOP simulator listens (mTLS), when started with it.
+    pub ndop: Option<SocketAddr>,
+    /// The NDOP simulator's throwaway PKI, when started with it.
+    pub pki: Option<tempfile::TempDir>,
 }
 
 impl Mock {
     /// Starts `lgsp mock` on a free port.
     pub async fn start() -> Mock {
-        let mut child = lgsp()
-            .args(["mock", "--listen", "127.0.0.1:0", "--citizens", "10000"])
+        Mock::spawn(None).await
+    }
+
+    /// Starts `lgsp mock` with the NDOP simulator on a second free port.
+    pub async fn start_with_ndop() -> Mock {
+        Mock::spawn(Some(tempfile::tempdir().expect("tempdir"))).await
+    }
+
+    async fn spawn(pki: Option<tempfile::TempDir>) -> Mock {
+        let mut command = lgsp();
+        command.args(["mock", "--listen", "127.0.0.1:0", "--citizens", "10000"]);
+        if let Some(dir) = &pki {
+            command
+                .args(["--ndop-listen", "127.0.0.1:0", "--ndop-pki"])
+                .arg(dir.path());
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -101,8 +120,28 @@ impl Mock {
         let a = announcement(&mut child).await;
         Mock {
             addr: addr(&a, "mock"),
+            ndop: pki.as_ref().map(|_| addr(&a, "ndop")),
+            pki,
             child,
         }
+    }
+
+    /// The `[ndop]` section of a gateway configuration trusting this mock's NDOP PKI.
+    pub fn ndop_config(&self) -> String {
+        let dir = self.pki.as_ref().expect("mock started with NDOP").path();
+        let file = |name: &str| dir.join(name).display().to_string();
+        format!(
+            "[ndop]\nclient_cert = {:?}\nclient_key = {:?}\nserver_ca = {:?}\nkey_id = \"lgsp-tinh-h29\"\nresponse_cert = {:?}\n",
+            file("province-client.pem"),
+            file("province-client-key.pem"),
+            file("ca.pem"),
+            file("ndop-signing.pem"),
+        )
+    }
+
+    /// Base URL of the NDOP simulator.
+    pub fn ndop_url(&self) -> String {
+        format!("https://{}", self.ndop.expect("mock started with NDOP"))
     }
 
     /// Base URL.

@@ -8,6 +8,7 @@ pub mod breaker;
 pub mod headers;
 mod retry;
 
+use crate::adapter::{Adapter, AdapterFuture, UpstreamCall};
 use crate::error::AdapterError;
 use breaker::{BreakerSettings, CircuitBreaker, CircuitState};
 use bytes::Bytes;
@@ -77,10 +78,39 @@ impl RestAdapter {
     ///
     /// Server errors (5xx) come back as [`AdapterError::Status`] after any
     /// retries; every other status is returned with its body streaming.
-    pub async fn call<B>(
+    pub async fn send<B>(
         &self,
         request: Request<B>,
         settings: &CallSettings,
+    ) -> Result<Response<StreamBody>, AdapterError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.exchange(request, settings, ServerErrors::Fail).await
+    }
+
+    /// Like [`RestAdapter::send`], but a `500` answer is returned with its
+    /// body: SOAP carries its faults in `500` responses, and an upstream that
+    /// answers with a fault is up, so the breaker counts it as a success.
+    pub async fn send_keeping_faults<B>(
+        &self,
+        request: Request<B>,
+        settings: &CallSettings,
+    ) -> Result<Response<StreamBody>, AdapterError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.exchange(request, settings, ServerErrors::KeepFaults)
+            .await
+    }
+
+    async fn exchange<B>(
+        &self,
+        request: Request<B>,
+        settings: &CallSettings,
+        server_errors: ServerErrors,
     ) -> Result<Response<StreamBody>, AdapterError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -150,6 +180,13 @@ impl RestAdapter {
                         return Err(AdapterError::Transport(describe(&e)));
                     }
                 }
+                Ok(Ok(response))
+                    if server_errors == ServerErrors::KeepFaults
+                        && response.status() == http::StatusCode::INTERNAL_SERVER_ERROR =>
+                {
+                    breaker.record(permit, true);
+                    return limit_response(response, settings.max_response_bytes);
+                }
                 Ok(Ok(response)) if response.status().is_server_error() => {
                     breaker.record(permit, false);
                     let status = response.status().as_u16();
@@ -189,6 +226,23 @@ impl RestAdapter {
             })
             .clone()
     }
+}
+
+impl Adapter for RestAdapter {
+    fn kind(&self) -> &'static str {
+        "rest"
+    }
+
+    fn call(&self, call: UpstreamCall) -> AdapterFuture<'_> {
+        Box::pin(async move { self.send(call.request, &call.settings).await })
+    }
+}
+
+/// Whether a 5xx answer is an error or, for SOAP, possibly a fault to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerErrors {
+    Fail,
+    KeepFaults,
 }
 
 /// A request body that is either buffered (and can be sent again) or streamed once.
@@ -333,7 +387,7 @@ mod tests {
             .body(Full::new(Bytes::new()))
             .expect("request");
         let err = adapter
-            .call(req, &settings)
+            .send(req, &settings)
             .await
             .expect_err("nobody listens");
         assert!(matches!(err, AdapterError::Transport(_)), "{err:?}");
@@ -353,7 +407,7 @@ mod tests {
             .header("content-length", "11")
             .body(Full::new(Bytes::from_static(b"0123456789a")))
             .expect("request");
-        let err = adapter.call(req, &settings).await.expect_err("too large");
+        let err = adapter.send(req, &settings).await.expect_err("too large");
         assert!(
             matches!(err, AdapterError::RequestTooLarge { limit: 10 }),
             "{err:?}"

@@ -1,5 +1,5 @@
-//! The civil-status database (Cơ sở dữ liệu hộ tịch điện tử): birth and
-//! marriage records. Like the real service, the request and the answer are
+//! The civil-status database (Cơ sở dữ liệu hộ tịch điện tử): birth,
+//! marriage and death records. Like the real service, the request and the answer are
 //! JSON envelopes whose `duLieu` field carries an XML message.
 //!
 //! Messages are read by the adapters' XML reader (`crate::soap`), which
@@ -18,7 +18,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde::{Deserialize, Serialize};
 
 use super::Simulator;
-use super::dataset::{CitizenRecord, Dataset, Marriage};
+use super::dataset::{CitizenRecord, Dataset, Death, Marriage};
 use super::replies;
 use crate::soap::{XmlElement, XmlError, XmlLimits, read_xml};
 
@@ -161,6 +161,7 @@ struct CivilStatusAnswer {
 enum RecordKind {
     Birth,
     Marriage,
+    Death,
 }
 
 /// `POST /civil-status/v1/records`.
@@ -174,7 +175,8 @@ pub(crate) async fn records(State(simulator): State<Simulator>, body: Body) -> R
     let kind = match query.loai_ban_ghi.as_str() {
         "khaiSinh" => RecordKind::Birth,
         "ketHon" => RecordKind::Marriage,
-        _ => return replies::data_incorrect("loaiBanGhi phải là khaiSinh hoặc ketHon"),
+        "khaiTu" => RecordKind::Death,
+        _ => return replies::data_incorrect("loaiBanGhi phải là khaiSinh, ketHon hoặc khaiTu"),
     };
     let so_dinh_danh = match requested_personal_id(&query.du_lieu) {
         Ok(id) => id,
@@ -191,6 +193,10 @@ pub(crate) async fn records(State(simulator): State<Simulator>, body: Body) -> R
         RecordKind::Birth => birth_xml(record),
         RecordKind::Marriage => match dataset.marriage_of(record) {
             Some(marriage) => marriage_xml(dataset, marriage),
+            None => return replies::record_not_found(),
+        },
+        RecordKind::Death => match dataset.death_of(&so_dinh_danh) {
+            Some(death) => death_xml(dataset, record, death),
             None => return replies::record_not_found(),
         },
     };
@@ -283,6 +289,37 @@ fn marriage_xml(dataset: &Dataset, marriage: &Marriage) -> io::Result<String> {
             leaf(w, &format!("{prefix}QuocTich"), c.quoc_tich)?;
             leaf(w, &format!("{prefix}NoiCuTru"), &c.noi_thuong_tru)?;
         }
+        Ok(())
+    })
+}
+
+/// The `<KhaiTu>` message of a deceased citizen, naming the declarant.
+fn death_xml(dataset: &Dataset, record: &CitizenRecord, death: &Death) -> io::Result<String> {
+    let Some(declarant) = dataset.citizen_at(death.declarant) else {
+        return Err(io::Error::other(
+            "death names a declarant outside the dataset",
+        ));
+    };
+    let citizen = &record.citizen;
+    document("KhaiTu", |w| {
+        leaf(w, "soDangKy", &death.so_dang_ky)?;
+        leaf(w, "quyenSo", &death.quyen_so)?;
+        leaf(w, "ngayDangKy", &death.ngay_dang_ky)?;
+        leaf(w, "noiDangKy", &death.noi_dang_ky)?;
+        leaf(w, "soDinhDanh", &citizen.so_dinh_danh)?;
+        leaf(w, "hoTen", &citizen.ho_ten)?;
+        leaf(w, "gioiTinh", citizen.gioi_tinh)?;
+        leaf(w, "ngaySinh", &citizen.ngay_sinh)?;
+        leaf(w, "danToc", citizen.dan_toc)?;
+        leaf(w, "quocTich", citizen.quoc_tich)?;
+        leaf(w, "noiCuTruCuoiCung", &citizen.noi_thuong_tru)?;
+        leaf(w, "ngayChet", &death.ngay_chet)?;
+        leaf(w, "gioChet", &death.gio_chet)?;
+        leaf(w, "noiChet", &death.noi_chet)?;
+        leaf(w, "nguyenNhanChet", death.nguyen_nhan_chet)?;
+        leaf(w, "nguoiDiKhaiHoTen", &declarant.citizen.ho_ten)?;
+        leaf(w, "nguoiDiKhaiSoDinhDanh", &declarant.citizen.so_dinh_danh)?;
+        leaf(w, "nguoiDiKhaiQuanHe", death.quan_he)?;
         Ok(())
     })
 }

@@ -74,6 +74,27 @@ pub(crate) struct Marriage {
     pub wife: usize,
 }
 
+/// A death registration (đăng ký khai tử) of a citizen of the dataset,
+/// declared by another member of their household.
+#[derive(Debug, Clone)]
+pub(crate) struct Death {
+    /// Index of the deceased in the citizen list.
+    pub citizen: usize,
+    pub so_dang_ky: String,
+    pub quyen_so: String,
+    pub ngay_dang_ky: String,
+    pub noi_dang_ky: String,
+    pub ngay_chet: String,
+    /// `HH:MM`.
+    pub gio_chet: String,
+    pub noi_chet: String,
+    pub nguyen_nhan_chet: &'static str,
+    /// Index of the declarant (người đi khai) in the citizen list.
+    pub declarant: usize,
+    /// The declarant's relation to the deceased.
+    pub quan_he: &'static str,
+}
+
 /// Everything the dataset holds about one citizen.
 #[derive(Debug, Clone)]
 pub(crate) struct CitizenRecord {
@@ -136,11 +157,14 @@ pub(crate) struct Dataset {
     enterprises: Vec<Enterprise>,
     by_enterprise_code: HashMap<String, usize>,
     land: LandRegistry,
+    /// Sorted by the deceased's index, for binary search.
+    deaths: Vec<Death>,
 }
 
 /// Salts that keep the sampling streams apart from the generation stream.
 const PERSONAL_ID_SAMPLE_SALT: u64 = 0x5EED_0000_C171_2E45;
 const ENTERPRISE_SAMPLE_SALT: u64 = 0x5EED_0000_E472_E991;
+const DEATH_SALT: u64 = 0x5EED_0000_DEAD_0001;
 
 /// The last year a simulated person can be born or an event can happen.
 const LAST_YEAR: i64 = 2025;
@@ -175,7 +199,28 @@ impl Dataset {
         // earlier citizen and enterprise of a seed unchanged.
         let mut data = generator.data;
         data.land = LandRegistry::generate(seed, &data);
+        // Deaths too draw from their own stream, for the same reason.
+        data.deaths = register_deaths(seed, &data);
         data
+    }
+
+    /// The death registration of a deceased citizen.
+    pub(crate) fn death_of(&self, so_dinh_danh: &str) -> Option<&Death> {
+        let index = *self.by_personal_id.get(so_dinh_danh)?;
+        self.deaths
+            .binary_search_by_key(&index, |d| d.citizen)
+            .ok()
+            .and_then(|i| self.deaths.get(i))
+    }
+
+    /// Personal IDs of up to `n` deceased citizens, in generation order.
+    pub(crate) fn deceased_personal_ids(&self, n: usize) -> Vec<String> {
+        self.deaths
+            .iter()
+            .filter_map(|d| self.citizens.get(d.citizen))
+            .map(|r| r.citizen.so_dinh_danh.clone())
+            .take(n)
+            .collect()
     }
 
     /// All citizens, in generation order.
@@ -245,6 +290,81 @@ impl Dataset {
             .map(|e| e.ma_doanh_nghiep.clone())
             .collect()
     }
+}
+
+/// Causes of death written on the simulated registrations.
+const CAUSES_OF_DEATH: [&str; 5] = [
+    "Bệnh già",
+    "Đột quỵ",
+    "Bệnh tim mạch",
+    "Ung thư",
+    "Tai nạn giao thông",
+];
+
+/// Deaths of some older citizens who share a household with someone who
+/// can declare them; at most one per household, in household order.
+fn register_deaths(seed: u64, data: &Dataset) -> Vec<Death> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ DEATH_SALT);
+    let mut deaths = Vec::new();
+    for household in &data.households {
+        let older = household.members.iter().copied().find(|&i| {
+            data.citizens
+                .get(i)
+                .and_then(|r| r.citizen.ngay_sinh.get(..4))
+                .and_then(|y| y.parse::<i64>().ok())
+                .is_some_and(|year| year < 1962)
+        });
+        let (Some(deceased), true) = (older, rng.random_bool(0.3)) else {
+            continue;
+        };
+        let Some(declarant) = household.members.iter().copied().find(|&i| i != deceased) else {
+            continue;
+        };
+        let (Some(dead), Some(teller)) =
+            (data.citizens.get(deceased), data.citizens.get(declarant))
+        else {
+            continue;
+        };
+        let birth_year = dead
+            .citizen
+            .ngay_sinh
+            .get(..4)
+            .and_then(|y| y.parse::<i64>().ok())
+            .unwrap_or(1950);
+        let year = rng.random_range((birth_year + 45).max(2005)..=LAST_YEAR);
+        let died = Day::first_of_year(year).plus_days(rng.random_range(0..Day::days_in_year(year)));
+        let registered = died.plus_days(rng.random_range(1..=15));
+        let quan_he = match teller.relation {
+            "Con" => "Con",
+            "Vợ" | "Chồng" | "Chủ hộ" if teller.citizen.gioi_tinh == "Nữ" => "Vợ",
+            "Vợ" | "Chồng" | "Chủ hộ" => "Chồng",
+            _ => "Người thân",
+        };
+        let noi_chet = if rng.random_bool(0.6) {
+            format!("Tại nhà, {}", dead.citizen.noi_thuong_tru)
+        } else {
+            format!("Bệnh viện Đa khoa {}", household.place.province.label)
+        };
+        deaths.push(Death {
+            citizen: deceased,
+            so_dang_ky: rng.random_range(1..=300).to_string(),
+            quyen_so: format!("{:02}/{}", rng.random_range(1..=2), registered.year()),
+            ngay_dang_ky: registered.iso(),
+            noi_dang_ky: format!("UBND {}", household.place.commune_label()),
+            ngay_chet: died.iso(),
+            gio_chet: format!(
+                "{:02}:{:02}",
+                rng.random_range(0..24),
+                rng.random_range(0..60)
+            ),
+            noi_chet,
+            nguyen_nhan_chet: CAUSES_OF_DEATH[rng.random_range(0..CAUSES_OF_DEATH.len())],
+            declarant,
+            quan_he,
+        });
+    }
+    deaths.sort_by_key(|d| d.citizen);
+    deaths
 }
 
 /// `n` indexes below `len`: a seeded permutation, cycled when `n > len`.

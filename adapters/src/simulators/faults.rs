@@ -33,11 +33,13 @@ pub(crate) enum RouteKey {
     EnterpriseSoap,
     Land,
     NdxpToken,
+    Ndxp,
+    Ndop,
 }
 
 impl RouteKey {
     /// Every route family, in the order they are shown.
-    pub(crate) const ALL: [RouteKey; 9] = [
+    pub(crate) const ALL: [RouteKey; 11] = [
         RouteKey::Population,
         RouteKey::CivilStatus,
         RouteKey::Enterprise,
@@ -47,6 +49,8 @@ impl RouteKey {
         RouteKey::EnterpriseSoap,
         RouteKey::Land,
         RouteKey::NdxpToken,
+        RouteKey::Ndxp,
+        RouteKey::Ndop,
     ];
 
     /// The name used in `/__sim` paths and bodies.
@@ -61,6 +65,8 @@ impl RouteKey {
             RouteKey::EnterpriseSoap => "enterprise_soap",
             RouteKey::Land => "land",
             RouteKey::NdxpToken => "ndxp_token",
+            RouteKey::Ndxp => "ndxp",
+            RouteKey::Ndop => "ndop",
         }
     }
 

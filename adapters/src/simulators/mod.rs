@@ -9,26 +9,38 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /population/v1/citizens/{soDinhDanh}` | the citizen |
-//! | `POST /civil-status/v1/records` | a birth (`khaiSinh`) or marriage (`ketHon`) record, XML inside JSON |
+//! | `POST /civil-status/v1/records` | a birth (`khaiSinh`), marriage (`ketHon`) or death (`khaiTu`) record, XML inside JSON |
 //! | `GET /enterprise/v1/enterprises/{maDoanhNghiep}` | the enterprise |
 //! | `GET /social-insurance/v1/households/{soDinhDanh}` | the citizen's household |
 //! | `POST /enterprise/v1/soap` | the enterprise, as SOAP 1.1 (`contracts/soap/enterprise-lookup.toml`) |
 //! | `GET /land/v1/parcels/{maThuaDat}` | the land parcel |
 //! | `POST /ndxp/oauth2/token` | an NDXP access token for the configured client ([`NdxpTokenSettings`]) |
+//! | `GET /ndxp/v1/population/citizens/{soDinhDanh}` | the citizen, through NDXP (token and `X-NDXP-*` headers checked) |
+//! | `POST /ndxp/v1/civil-status/records` | a civil-status record (`khaiSinh`, `ketHon`, `khaiTu`), through NDXP |
+//! | `GET /ndxp/v1/social-insurance/households/{soDinhDanh}` | the household, through NDXP |
+//! | `POST /ndxp/v1/criminal-record/requests` | files a criminal-record certificate request, answers its status |
+//! | `GET /ndxp/v1/criminal-record/requests/{maYeuCau}` | where the request with dossier number `maYeuCau` stands |
 //! | `GET /fixed` | a constant body |
 //! | `/echo/v1/{bytes/{n},upload,inspect[/*],slow/{ms}}` | test helpers |
 //! | `PUT /__sim/faults/{route}`, `GET`/`DELETE /__sim/faults` | fault knobs (SOAP routes fail with faults and break their XML) |
 //! | `GET`/`DELETE /__sim/stats` | hits per route family |
+//! | `GET /__sim/ndxp/last-headers` | the `X-NDXP-*` headers of the last `/ndxp/v1` request |
+//! | `POST /__sim/ndxp/expire-tokens` | every NDXP token issued so far expires (fault "expired token") |
+//! | `GET /ndop/v1/{citizens/{soDinhDanh},land/parcels/{maThuaDat}}` | NDOP, on its own mTLS listener ([`Simulator::serve_ndop`], [`NdopPki`]): signed requests and answers, knob `bad_signature_next` |
 
 mod calendar;
 mod civil_status;
 mod control;
+mod criminal_record;
 mod dataset;
 mod echo;
 mod enterprise;
 mod enterprise_soap;
 mod faults;
 mod land;
+mod ndop;
+mod ndop_pki;
+mod ndxp;
 mod ndxp_token;
 mod population;
 mod replies;
@@ -46,6 +58,7 @@ use std::sync::Arc;
 
 use dataset::Dataset;
 use faults::FaultBoard;
+pub use ndop_pki::{NdopPki, NdopPkiFiles};
 pub use ndxp_token::NdxpTokenSettings;
 use ndxp_token::TokenIssuer;
 
@@ -78,6 +91,8 @@ pub struct Simulator {
     dataset: Arc<Dataset>,
     faults: Arc<FaultBoard>,
     ndxp_tokens: Arc<TokenIssuer>,
+    ndxp: Arc<ndxp::NdxpState>,
+    criminal_records: Arc<criminal_record::CriminalRecords>,
     seed: u64,
 }
 
@@ -99,6 +114,8 @@ impl Simulator {
             dataset: Arc::new(dataset),
             faults: Arc::new(FaultBoard::new(options.seed)),
             ndxp_tokens: Arc::new(TokenIssuer::default()),
+            ndxp: Arc::default(),
+            criminal_records: Arc::default(),
             seed: options.seed,
         }
     }
@@ -117,6 +134,11 @@ impl Simulator {
     /// `n` personal IDs that exist in the dataset, in a seeded order (distinct up to the population size).
     pub fn sample_personal_ids(&self, n: usize) -> Vec<String> {
         self.dataset.sample_personal_ids(self.seed, n)
+    }
+
+    /// Personal IDs of up to `n` deceased citizens, whose death record the civil-status service answers.
+    pub fn sample_deceased_ids(&self, n: usize) -> Vec<String> {
+        self.dataset.deceased_personal_ids(n)
     }
 
     /// `n` enterprise codes that exist in the dataset, in a seeded order (distinct up to their number).

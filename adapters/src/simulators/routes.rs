@@ -10,8 +10,8 @@ use axum::routing::{any, get, post, put};
 
 use super::faults::{self, FaultGate, RouteKey};
 use super::{
-    Simulator, civil_status, control, echo, enterprise, enterprise_soap, land, ndxp_token,
-    population, replies, social_insurance,
+    Simulator, civil_status, control, criminal_record, echo, enterprise, enterprise_soap, land,
+    ndxp, ndxp_token, population, replies, social_insurance,
 };
 
 /// Puts a route family behind the fault gate of `key`; the gate only runs
@@ -51,6 +51,29 @@ pub(crate) fn router(simulator: Simulator) -> Router {
     let enterprise_soap = Router::new().route("/enterprise/v1/soap", post(enterprise_soap::lookup));
     let land = Router::new().route("/land/v1/parcels/{ma_thua_dat}", get(land::parcel));
     let ndxp_token = Router::new().route("/ndxp/oauth2/token", post(ndxp_token::token));
+    // The national services again, as NDXP relays them: same handlers,
+    // behind the platform's token and header checks (outermost, so a
+    // refused request never reaches the fault knobs or the service).
+    let ndxp_services = Router::new()
+        .route(
+            "/ndxp/v1/population/citizens/{so_dinh_danh}",
+            get(population::citizen),
+        )
+        .route("/ndxp/v1/civil-status/records", post(civil_status::records))
+        .route(
+            "/ndxp/v1/social-insurance/households/{so_dinh_danh}",
+            get(social_insurance::household),
+        )
+        .route(
+            "/ndxp/v1/criminal-record/requests",
+            post(criminal_record::submit),
+        )
+        .route(
+            "/ndxp/v1/criminal-record/requests/{ma_yeu_cau}",
+            get(criminal_record::lookup),
+        );
+    let ndxp_services = gated(&simulator, RouteKey::Ndxp, ndxp_services)
+        .route_layer(from_fn_with_state(simulator.clone(), ndxp::guard));
     let echo = Router::new()
         .route("/echo/v1/bytes/{n}", get(echo::bytes))
         .route("/echo/v1/upload", post(echo::upload).put(echo::upload))
@@ -67,7 +90,9 @@ pub(crate) fn router(simulator: Simulator) -> Router {
         .route(
             "/__sim/stats",
             get(control::get_stats).delete(control::reset_stats),
-        );
+        )
+        .route("/__sim/ndxp/last-headers", get(ndxp::last_headers))
+        .route("/__sim/ndxp/expire-tokens", post(ndxp::expire_tokens));
 
     Router::new()
         .merge(gated(&simulator, RouteKey::Population, population))
@@ -81,6 +106,7 @@ pub(crate) fn router(simulator: Simulator) -> Router {
         .merge(gated(&simulator, RouteKey::EnterpriseSoap, enterprise_soap))
         .merge(gated(&simulator, RouteKey::Land, land))
         .merge(gated(&simulator, RouteKey::NdxpToken, ndxp_token))
+        .merge(ndxp_services)
         .merge(gated(&simulator, RouteKey::Echo, echo))
         .merge(gated(&simulator, RouteKey::Fixed, fixed))
         .merge(control)

@@ -126,6 +126,25 @@ pub(crate) async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    accept_until(listener, shutdown, "simulator", move |stream, stop| {
+        serve_connection(stream, router.clone(), stop)
+    })
+    .await
+}
+
+/// Accepts connections on `listener` and runs `connection` for each until
+/// `shutdown` resolves; then stops accepting, tells open connections to
+/// finish through the `watch` channel and gives them [`DRAIN_TIMEOUT`].
+pub(crate) async fn accept_until<F, Fut>(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    name: &'static str,
+    connection: F,
+) -> io::Result<()>
+where
+    F: Fn(TcpStream, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let (stop_sender, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
@@ -134,12 +153,12 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    connections.spawn(serve_connection(stream, router.clone(), stop.clone()));
+                    connections.spawn(connection(stream, stop.clone()));
                 }
                 // Accept errors concern one connection or a passing shortage
                 // of descriptors; the listener itself stays usable.
                 Err(error) => {
-                    tracing::warn!(%error, "simulator: accept failed");
+                    tracing::warn!(%error, "{name}: accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
@@ -157,7 +176,7 @@ pub(crate) async fn serve(
     if drained.is_err() {
         tracing::warn!(
             left = connections.len(),
-            "simulator: closing connections still open after drain"
+            "{name}: closing connections still open after drain"
         );
         connections.shutdown().await;
     }

@@ -1187,3 +1187,328 @@ async fn ndxp_token_endpoint_checks_the_client_and_the_grant() {
     assert_eq!(running.get("/__sim/stats").await.json()["ndxp_token"], 5);
     running.stop().await.expect("clean shutdown");
 }
+
+impl Running {
+    /// Any request with headers.
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(full(body)).expect("valid request");
+        let response = self.client.request(request).await.expect("an answer");
+        let (parts, body) = response.into_parts();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.expect("whole body").to_bytes(),
+        }
+    }
+
+    /// A fresh NDXP token from the simulated token endpoint.
+    async fn ndxp_token(&self) -> String {
+        use base64::Engine as _;
+        let settings = self.simulator.ndxp_token_settings().clone();
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", settings.client_id, settings.client_secret));
+        let answer = self
+            .post_with(
+                "/ndxp/oauth2/token",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("authorization", &format!("Basic {basic}")),
+                ],
+                b"grant_type=client_credentials".to_vec(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        answer.json()["access_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    /// A request through NDXP with a token and the province's headers.
+    async fn ndxp(&self, method: Method, path: &str, token: &str, body: Vec<u8>) -> Answer {
+        let authorization = format!("Bearer {token}");
+        let headers = [
+            ("authorization", authorization.as_str()),
+            ("x-ndxp-consumer", "000.00.00.H29"),
+            ("x-ndxp-origin-system", "motcua-myhiep"),
+            ("content-type", "application/json"),
+        ];
+        self.send_with(method, path, &headers, body).await
+    }
+}
+
+fn assert_invalid_token(answer: &Answer) {
+    assert_lgsp_error(answer, StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
+    let challenge = answer.headers["www-authenticate"].to_str().expect("ASCII");
+    assert!(
+        challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn ndxp_routes_check_token_consumer_and_origin() {
+    let running = start().await;
+    let id = running.simulator.sample_personal_ids(1).remove(0);
+    let path = format!("/ndxp/v1/population/citizens/{id}");
+
+    let bare = running.get(&path).await;
+    assert_invalid_token(&bare);
+    let forged = running
+        .ndxp(Method::GET, &path, "ndxp-sim-1-0000", Vec::new())
+        .await;
+    assert_invalid_token(&forged);
+
+    let token = running.ndxp_token().await;
+    let authorization = format!("Bearer {token}");
+    let wrong_consumer = running
+        .send_with(
+            Method::GET,
+            &path,
+            &[
+                ("authorization", &authorization),
+                ("x-ndxp-consumer", "000.00.00.H30"),
+                ("x-ndxp-origin-system", "motcua-myhiep"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_lgsp_error(
+        &wrong_consumer,
+        StatusCode::FORBIDDEN,
+        "CONSUMER_NOT_ALLOWED",
+    );
+    let no_origin = running
+        .send_with(
+            Method::GET,
+            &path,
+            &[
+                ("authorization", &authorization),
+                ("x-ndxp-consumer", "000.00.00.H29"),
+                ("x-ndxp-officer", "canbo.a"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_lgsp_error(&no_origin, StatusCode::BAD_REQUEST, "DATA_INCORRECT");
+    // The last request's NDXP headers are shown, the token never.
+    let seen = running.get("/__sim/ndxp/last-headers").await.json();
+    assert_eq!(
+        seen,
+        json!({ "x-ndxp-consumer": "000.00.00.H29", "x-ndxp-officer": "canbo.a" })
+    );
+
+    let citizen = running.ndxp(Method::GET, &path, &token, Vec::new()).await;
+    assert_eq!(citizen.status, StatusCode::OK);
+    assert_eq!(citizen.json()["soDinhDanh"], id.as_str());
+    let household = running
+        .ndxp(
+            Method::GET,
+            &format!("/ndxp/v1/social-insurance/households/{id}"),
+            &token,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(household.status, StatusCode::OK);
+    let birth = json!({ "loaiBanGhi": "khaiSinh", "duLieu": lookup_request(&id) });
+    let record = running
+        .ndxp(
+            Method::POST,
+            "/ndxp/v1/civil-status/records",
+            &token,
+            birth.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(record.status, StatusCode::OK);
+    assert_eq!(record.json()["maKetQua"], "00");
+
+    // Only the three requests the guard let in reach the fault gate and are counted.
+    let stats = running.get("/__sim/stats").await.json();
+    assert_eq!(stats["ndxp"], 3);
+    assert_eq!(
+        stats["population"], 0,
+        "the plain route is a separate family"
+    );
+
+    // Expired tokens: refused until a new one is fetched.
+    let expired = running
+        .send(Method::POST, "/__sim/ndxp/expire-tokens", empty())
+        .await;
+    assert_eq!(expired.status, StatusCode::OK);
+    assert_invalid_token(&running.ndxp(Method::GET, &path, &token, Vec::new()).await);
+    let fresh = running.ndxp_token().await;
+    assert_ne!(fresh, token);
+    let again = running.ndxp(Method::GET, &path, &fresh, Vec::new()).await;
+    assert_eq!(again.status, StatusCode::OK);
+
+    // The fault knobs of the NDXP family apply behind the guard.
+    running
+        .set_faults("ndxp", json!({ "fail_next": 1, "error_status": 503 }))
+        .await;
+    let failed = running.ndxp(Method::GET, &path, &fresh, Vec::new()).await;
+    assert_lgsp_error(&failed, StatusCode::SERVICE_UNAVAILABLE, "SYSTEM_ERROR");
+    running.stop().await.expect("clean shutdown");
+}
+
+#[test]
+fn deaths_are_deterministic_and_declared_by_a_household_member() {
+    let a = Simulator::new(SimulatorOptions::default());
+    let b = Simulator::new(SimulatorOptions::default());
+    let deceased = a.sample_deceased_ids(10_000);
+    assert_eq!(deceased, b.sample_deceased_ids(10_000));
+    assert!(deceased.len() > 100, "only {} deaths", deceased.len());
+    for id in &deceased {
+        let dataset = &a.dataset;
+        let record = dataset.citizen(id).expect("a citizen");
+        let death = dataset.death_of(id).expect("a death");
+        let declarant = dataset.citizen_at(death.declarant).expect("declarant");
+        assert_ne!(&declarant.citizen.so_dinh_danh, id);
+        assert_eq!(declarant.household, record.household);
+        assert!(record.citizen.ngay_sinh < death.ngay_chet, "{id}");
+        assert!(death.ngay_chet < death.ngay_dang_ky, "{id}");
+    }
+    let living = a.sample_personal_ids(50);
+    assert!(living.iter().any(|id| a.dataset.death_of(id).is_none()));
+}
+
+#[tokio::test]
+async fn civil_status_answers_death_records() {
+    let running = start().await;
+    let id = running.simulator.sample_deceased_ids(1).remove(0);
+    let answer = running.civil_status("khaiTu", &lookup_request(&id)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let body = answer.json();
+    assert_eq!(body["maKetQua"], "00");
+    let message = read_leaves(body["duLieu"].as_str().expect("XML")).expect("well-formed");
+    assert_eq!(message.root, "KhaiTu");
+    assert_eq!(message.single("KhaiTu/soDinhDanh"), Some(id.as_str()));
+    let record = running.simulator.dataset.citizen(&id).expect("citizen");
+    assert_eq!(
+        message.single("KhaiTu/hoTen"),
+        Some(record.citizen.ho_ten.as_str())
+    );
+    let living = running
+        .simulator
+        .sample_personal_ids(200)
+        .into_iter()
+        .find(|id| running.simulator.dataset.death_of(id).is_none())
+        .expect("a living citizen");
+    let none = running
+        .civil_status("khaiTu", &lookup_request(&living))
+        .await;
+    assert_lgsp_error(&none, StatusCode::NOT_FOUND, "RECORD_NOT_FOUND");
+    let other = running.civil_status("khaiHon", &lookup_request(&id)).await;
+    assert_lgsp_error(&other, StatusCode::BAD_REQUEST, "DATA_INCORRECT");
+    assert!(
+        other.json()["moTa"]
+            .as_str()
+            .is_some_and(|m| m.contains("khaiTu"))
+    );
+}
+
+/// A criminal-record request for a citizen of the dataset.
+fn criminal_record_request(simulator: &Simulator, id: &str, ma_ho_so: &str) -> Value {
+    let citizen = &simulator.dataset.citizen(id).expect("citizen").citizen;
+    json!({
+        "maHoSo": ma_ho_so,
+        "loaiPhieu": 1,
+        "mucDichSuDung": "Bổ sung hồ sơ xin việc",
+        "soLuongPhieu": 1,
+        "coQuanTiepNhan": "000.01.00.H29",
+        "ngayYeuCau": "2026-11-20",
+        "nguoiYeuCau": {
+            "soDinhDanh": id,
+            "hoTen": citizen.ho_ten,
+            "gioiTinh": citizen.gioi_tinh,
+            "ngaySinh": citizen.ngay_sinh,
+            "noiSinh": citizen.noi_sinh,
+            "quocTich": citizen.quoc_tich,
+        }
+    })
+}
+
+#[tokio::test]
+async fn criminal_record_requests_move_from_received_to_issued() {
+    let running = start().await;
+    let token = running.ndxp_token().await;
+    let ids = running.simulator.sample_personal_ids(2);
+    let request = criminal_record_request(&running.simulator, &ids[0], "H29.01-2026-000321");
+    let post = |body: Value| {
+        let token = token.clone();
+        let running = &running;
+        async move {
+            running
+                .ndxp(
+                    Method::POST,
+                    "/ndxp/v1/criminal-record/requests",
+                    &token,
+                    body.to_string().into_bytes(),
+                )
+                .await
+        }
+    };
+    let filed = post(request.clone()).await;
+    assert_eq!(filed.status, StatusCode::OK);
+    let filed = filed.json();
+    assert_eq!(filed["maHoSo"], "H29.01-2026-000321");
+    assert_eq!(filed["trangThai"], "tiepNhan");
+    assert_eq!(filed["coQuanXuLy"]["maDinhDanh"], "000.00.00.G12");
+    // Filing again is not a second request.
+    assert_eq!(post(request).await.json()["trangThai"], "tiepNhan");
+
+    let path = "/ndxp/v1/criminal-record/requests/H29.01-2026-000321";
+    let states: Vec<Value> = [
+        running
+            .ndxp(Method::GET, path, &token, Vec::new())
+            .await
+            .json(),
+        running
+            .ndxp(Method::GET, path, &token, Vec::new())
+            .await
+            .json(),
+    ]
+    .into();
+    assert_eq!(states[0]["trangThai"], "dangXuLy");
+    assert_eq!(states[1]["trangThai"], "daCoKetQua");
+    assert!(
+        states[1]["soPhieu"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("/LLTP"))
+    );
+
+    // A person the population database does not know as written is refused.
+    let mut mismatch = criminal_record_request(&running.simulator, &ids[1], "H29.01-2026-000322");
+    mismatch["nguoiYeuCau"]["hoTen"] = json!("Tên Không Khớp");
+    let refused = post(mismatch).await.json();
+    assert_eq!(refused["trangThai"], "tuChoi");
+    assert!(
+        refused["lyDo"]
+            .as_str()
+            .is_some_and(|r| r.contains("không khớp"))
+    );
+
+    let broken = post(json!({ "maHoSo": "H29.01-2026-000323" })).await;
+    assert_lgsp_error(&broken, StatusCode::BAD_REQUEST, "DATA_INCORRECT");
+    let unknown = running
+        .ndxp(
+            Method::GET,
+            "/ndxp/v1/criminal-record/requests/H29.01-2026-999999",
+            &token,
+            Vec::new(),
+        )
+        .await;
+    assert_lgsp_error(&unknown, StatusCode::NOT_FOUND, "RECORD_NOT_FOUND");
+    running.stop().await.expect("clean shutdown");
+}

@@ -12,6 +12,7 @@
 //! [`Mapping::decode_request`] and [`Mapping::encode_response`], and
 //! [`SoapFault::encode`] for faults.
 
+mod adapter;
 mod embedded;
 mod envelope;
 mod mapping;
@@ -23,6 +24,7 @@ mod tests;
 
 use serde_json::Value;
 
+pub use adapter::{SoapAdapter, answer_error, canonical_request, request_error};
 pub use envelope::SoapFault;
 pub use mapping::{
     Binding, EmbeddedBinding, Field, FieldValue, Mapping, MappingError, Message, QName,

@@ -886,7 +886,7 @@ fn encode_csv(page: &[AuditRecord]) -> Bytes {
 }
 
 /// A record's columns as text in the order of [`AUDIT_RECORD_COLUMNS`], `None` for NULL.
-pub fn csv_fields(record: &AuditRecord) -> [Option<String>; 31] {
+pub fn csv_fields(record: &AuditRecord) -> [Option<String>; 32] {
     let text = |s: &String| Some(s.clone());
     let number = |n: i64| Some(n.to_string());
     [
@@ -919,6 +919,7 @@ pub fn csv_fields(record: &AuditRecord) -> [Option<String>; 31] {
         text(&record.request_sha256),
         text(&record.response_sha256),
         record.reuse.clone(),
+        record.contract_violation.clone(),
         text(&record.prev_hash),
         text(&record.hash),
     ]
@@ -1111,6 +1112,7 @@ mod tests {
             request_sha256: "rq".into(),
             response_sha256: "rs".into(),
             reuse: Some("miss".into()),
+            contract_violation: Some("contract citizen: /hoTen (type)".into()),
             prev_hash: "prev".into(),
             hash: "hash".into(),
         };

@@ -30,6 +30,21 @@ pub fn parse_time(text: &str) -> Result<i64, TimeError> {
     parse_rfc3339(text).ok_or(TimeError)
 }
 
+/// Unix milliseconds of 00:00 Asia/Ho_Chi_Minh on the calendar day `text`
+/// (`YYYY-MM-DD`, checked for shape, month and day of the month).
+pub fn local_day_start(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    parse_rfc3339(&format!("{text}T00:00:00+07:00"))
+}
+
 /// Unix milliseconds of an RFC 3339 date-time, or `None` when malformed.
 fn parse_rfc3339(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();

@@ -66,8 +66,11 @@ pub struct NewRecord {
     pub request_sha256: String,
     /// Hex SHA-256 of the response body as sent.
     pub response_sha256: String,
-    /// `hit`, `miss` or `bypass`; `None` until the reuse store exists.
+    /// `hit`, `miss` or `bypass` when the reuse stage took part.
     pub reuse: Option<String>,
+    /// For `CONTRACT_VIOLATION`: the contract and the JSON pointers (with the
+    /// failed keyword) of the upstream answer's offending members.
+    pub contract_violation: Option<String>,
 }
 
 /// The data subject of an exchange, as a keyed hash, never in clear.
@@ -208,6 +211,9 @@ pub struct AuditRecord {
     pub response_sha256: String,
     /// `hit`, `miss`, `bypass` or `None`.
     pub reuse: Option<String>,
+    /// The contract and offending pointers of a `CONTRACT_VIOLATION`.
+    #[serde(default)]
+    pub contract_violation: Option<String>,
     /// The previous record's hash in this chain; 64 zeros for seq 1.
     pub prev_hash: String,
     /// Hex SHA-256 of the canonical encoding.
@@ -248,6 +254,9 @@ struct Canonical<'a> {
     request_sha256: &'a str,
     response_sha256: &'a str,
     reuse: Option<&'a str>,
+    // Added after records existed: absent when empty, so older records hash as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contract_violation: Option<&'a str>,
     prev_hash: &'a str,
 }
 
@@ -284,6 +293,7 @@ impl AuditRecord {
             request_sha256: &self.request_sha256,
             response_sha256: &self.response_sha256,
             reuse: self.reuse.as_deref(),
+            contract_violation: self.contract_violation.as_deref(),
             prev_hash: &self.prev_hash,
         };
         // Serializing strings and integers into a Vec cannot fail; an empty
@@ -349,6 +359,7 @@ impl AuditRecord {
             request_sha256: record.request_sha256,
             response_sha256: record.response_sha256,
             reuse: record.reuse,
+            contract_violation: record.contract_violation,
             prev_hash,
             hash: String::new(),
         };
@@ -398,6 +409,7 @@ pub(crate) mod tests {
                 .into(),
             response_sha256: "cd".repeat(32),
             reuse: None,
+            contract_violation: None,
         }
     }
 
@@ -446,7 +458,10 @@ pub(crate) mod tests {
 
     #[test]
     fn every_field_changes_the_hash() {
-        let base = sample();
+        // Optional columns left out of the encoding when empty are set here, so they count.
+        let mut base = sample();
+        base.contract_violation = Some("contract citizen: /hoTen (type)".into());
+        base.hash = base.compute_hash();
         type Edit = fn(&mut AuditRecord);
         let edits: &[(&str, Edit)] = &[
             ("id", |r| r.id.push('x')),
@@ -480,6 +495,7 @@ pub(crate) mod tests {
             ("request_sha256", |r| r.request_sha256.push('x')),
             ("response_sha256", |r| r.response_sha256.push('x')),
             ("reuse", |r| r.reuse = Some("hit".into())),
+            ("contract_violation", |r| r.contract_violation = None),
             ("prev_hash", |r| r.prev_hash = "1".repeat(64)),
         ];
         // Every column but `hash` is covered, so a new column cannot slip in unhashed.

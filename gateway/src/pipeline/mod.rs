@@ -6,9 +6,9 @@
 //!
 //! Each stage is a small function in its own module with its own tests. A
 //! stage fails with a [`GatewayError`]; `respond` turns the outcome into the
-//! response, through the one error mapping in [`crate::problem`]. Stages that
-//! later issues fill (authenticate, authorize, limit, reuse, minimize,
-//! record) are explicit pass-throughs today and say so in their code.
+//! response, through the one error mapping in [`crate::problem`]. Services
+//! served by the gateway itself (the reuse service) take the reuse stage's
+//! own path instead of invoke.
 
 pub mod accept;
 pub mod authenticate;
@@ -23,6 +23,7 @@ pub mod reuse;
 pub mod route;
 
 use crate::access::tokens::TokenVerifier;
+use crate::audit::checkpoint::AuditSigner;
 use crate::audit::record::{Outcome, Subject, SubjectKind};
 use crate::audit::subject::SubjectKey;
 use crate::audit::writer::AuditWriter;
@@ -32,16 +33,20 @@ use crate::metrics::Metrics;
 use crate::problem::GatewayError;
 use crate::registry::model::Plan;
 use crate::registry::snapshot::SnapshotHandle;
+use crate::reuse::ReuseStore;
+use crate::reuse::service::{self as reuse_service, ServiceCall};
 use crate::telemetry::{ExchangeFinished, UpstreamCallFinished};
 use crate::traces;
+use crate::upstream::{RouteAdapter, Upstreams};
 use accept::Exchange;
 use authenticate::AuthMethod;
 use authorize::Purpose;
 use axum::body::Body;
 use axum::response::Response;
 use http::Request;
-use lgsp_adapters::rest::RestAdapter;
+use lgsp_adapters::CallContext;
 use lgsp_contracts::ErrorCode;
+use reuse::Plan as ReusePlan;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,8 +57,8 @@ use tracing::{Instrument, Span};
 pub struct Pipeline {
     /// The current registry snapshot.
     pub snapshot: SnapshotHandle,
-    /// The REST adapter with its pooled clients and breakers.
-    pub rest: RestAdapter,
+    /// The node's adapters: pooled clients, breakers, upstream identities.
+    pub upstreams: Arc<Upstreams>,
     /// Accept-stage limits.
     pub accept: accept::AcceptLimits,
     /// Upper bound on one exchange.
@@ -78,6 +83,10 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     /// Maintenance mode, checked before routing.
     pub maintenance: Arc<Maintenance>,
+    /// The once-only reuse store.
+    pub reuse: ReuseStore,
+    /// The gateway's audit key, which also signs write-back receipts.
+    pub signer: Arc<AuditSigner>,
 }
 
 /// What the stages learned about an exchange, for the record stage.
@@ -113,6 +122,10 @@ pub struct Trail {
     pub error: Option<String>,
     /// The upstream's status when it answered with an error.
     pub upstream_status: Option<u16>,
+    /// The contract and offending pointers, when the answer broke its contract.
+    pub contract_violation: Option<String>,
+    /// `hit`, `miss` or `bypass` when the reuse stage took part.
+    pub reuse: Option<&'static str>,
 }
 
 impl Trail {
@@ -154,8 +167,12 @@ impl Trail {
         if let Err(error) = outcome {
             self.error_code = Some(error.code());
             self.error = Some(error.to_string());
-            if let GatewayError::Upstream(e) = error {
-                self.upstream_status = e.upstream_status();
+            match error {
+                GatewayError::Upstream(e) => self.upstream_status = e.upstream_status(),
+                GatewayError::ContractViolation(described) => {
+                    self.contract_violation = Some(described.clone());
+                }
+                _ => {}
             }
         }
     }
@@ -277,32 +294,127 @@ impl Pipeline {
         .instrument(traces::stage(&exchange.trace, "limit"))
         .await?;
 
-        let reused =
-            traces::stage(&exchange.trace, "reuse").in_scope(|| reuse::lookup(&caller, &routed));
-        self.metrics.reuse_lookup(reused.is_some());
-        let response = match reused {
-            Some(answer) => answer,
-            None => {
-                let started = tokio::time::Instant::now();
-                let invoked = invoke::invoke(&self.rest, self.scheme, exchange, &routed, request)
-                    .instrument(traces::stage(&exchange.trace, "invoke"))
-                    .await;
-                UpstreamCallFinished {
-                    route: &routed.route.key,
-                    elapsed: started.elapsed(),
-                    error: invoked.as_ref().err(),
+        let (response, fields) = match &routed.route.adapter {
+            RouteAdapter::ReuseStore => {
+                let (parts, body) = request.into_parts();
+                let served = reuse_service::serve(
+                    &self.reuse,
+                    &self.signer,
+                    ServiceCall {
+                        snapshot: &snapshot,
+                        caller: &caller,
+                        purpose: &purpose,
+                        routed: &routed,
+                        subject: trail.subject.as_ref(),
+                        method: parts.method,
+                        metrics: &self.metrics,
+                    },
+                    body,
+                )
+                .instrument(traces::stage(&exchange.trace, "reuse"))
+                .await?;
+                trail.reuse = served.reuse;
+                (served.response, served.fields)
+            }
+            _ => {
+                let plan = traces::stage(&exchange.trace, "reuse").in_scope(|| {
+                    reuse::plan(
+                        &routed,
+                        request.method(),
+                        request.headers(),
+                        trail.subject.as_ref(),
+                    )
+                });
+                let reused = match &plan {
+                    ReusePlan::Lookup(eligible) => reuse::lookup(&self.reuse, eligible)
+                        .instrument(traces::stage(&exchange.trace, "reuse"))
+                        .await
+                        .unwrap_or_else(|e| {
+                            // The source can still answer; the store's fault is logged loudly.
+                            tracing::error!(event = "reuse_lookup_failed", route = %routed.route.key, error = %e);
+                            None
+                        }),
+                    _ => None,
+                };
+                if plan != ReusePlan::NotEligible {
+                    self.metrics.reuse_lookup(reused.is_some());
                 }
-                .emit(&self.metrics);
-                invoked?
+                trail.reuse = plan.label(reused.is_some());
+                let response = match reused {
+                    Some(answer) => answer,
+                    None => {
+                        let answer = self
+                            .call_source(exchange, &routed, &caller, &purpose, request)
+                            .await?;
+                        match (&plan, trail.reuse) {
+                            (
+                                ReusePlan::Lookup(eligible) | ReusePlan::Bypass(eligible),
+                                Some(label),
+                            ) => {
+                                reuse::remember(
+                                    &self.reuse,
+                                    &routed,
+                                    eligible,
+                                    label,
+                                    purpose.dossier.as_deref(),
+                                    answer,
+                                )
+                                .await
+                            }
+                            _ => answer,
+                        }
+                    }
+                };
+                (response, fields)
             }
         };
+        if purpose.dossier.is_some() && trail.reuse.is_some() && response.status().is_success() {
+            self.metrics.dossier_item(
+                caller.system.system.agency.as_str(),
+                routed.route.service.slug.as_str(),
+                trail.reuse == Some("hit"),
+            );
+        }
         // The priority slot covers the upstream call, not the client's download.
         drop(admission.permit);
         let mut response = minimize::minimize(&fields, response)
             .instrument(traces::stage(&exchange.trace, "minimize"))
             .await?;
         response.headers_mut().extend(admission.headers);
+        response
+            .headers_mut()
+            .extend(routed.route.lifecycle_headers.clone());
         Ok(response)
+    }
+
+    /// Calls the service's authoritative source through its adapter.
+    async fn call_source(
+        &self,
+        exchange: &Exchange,
+        routed: &route::Routed,
+        caller: &authenticate::Caller,
+        purpose: &Purpose,
+        request: Request<Body>,
+    ) -> Result<Response, GatewayError> {
+        let started = tokio::time::Instant::now();
+        let context = CallContext {
+            request_id: exchange.request_id.clone(),
+            consumer_system: caller.slug().to_string(),
+            consumer_agency: caller.system.system.agency.to_string(),
+            officer: purpose.user.clone(),
+            purpose: purpose.code.clone(),
+            dossier: purpose.dossier.clone(),
+        };
+        let invoked = invoke::invoke(self.scheme, exchange, routed, context, request)
+            .instrument(traces::stage(&exchange.trace, "invoke"))
+            .await;
+        UpstreamCallFinished {
+            route: &routed.route.key,
+            elapsed: started.elapsed(),
+            error: invoked.as_ref().err(),
+        }
+        .emit(&self.metrics);
+        invoked
     }
 
     /// Answers a request refused before routing. It gets no audit record (the

@@ -85,7 +85,8 @@ pub async fn record(
         response_bytes: evidence.bytes,
         request_sha256: request_sha256.clone(),
         response_sha256: evidence.sha256.clone(),
-        reuse: None,
+        reuse: trail.reuse.map(str::to_string),
+        contract_violation: trail.contract_violation.clone(),
     };
     match writer.append(record).await {
         Ok(appended) => {

@@ -132,6 +132,7 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
+            &crate::upstream::Upstreams::plain(),
         )
         .expect("snapshot")
     }
@@ -163,6 +164,7 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
+            &crate::upstream::Upstreams::plain(),
         )
         .expect("snapshot");
         assert_eq!(

@@ -109,6 +109,14 @@ pub struct Service {
     /// Lifecycle state.
     #[serde(default)]
     pub state: ServiceState,
+    /// The day the service was deprecated (`YYYY-MM-DD`, Asia/Ho_Chi_Minh),
+    /// announced in the `Deprecation` header (RFC 9745).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated_on: Option<String>,
+    /// The day the service will be retired (`YYYY-MM-DD`), announced in the
+    /// `Sunset` header (RFC 8594); required once it is deprecated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset_on: Option<String>,
     /// Data class of what the service returns.
     #[serde(default)]
     pub data_class: DataClass,
@@ -126,6 +134,89 @@ pub struct Service {
     /// Scheduling class: essential services keep capacity when bulk traffic surges.
     #[serde(default)]
     pub priority: Priority,
+    /// The adapter that speaks the upstream's conventions; plain REST when absent.
+    #[serde(default, skip_serializing_if = "AdapterSettings::is_rest")]
+    pub adapter: AdapterSettings,
+    /// The contract (`citizen`, `enterprise`…) every successful answer must
+    /// satisfy; an answer outside it is `CONTRACT_VIOLATION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// The contract a consumer's request body must satisfy; a body outside
+    /// it is `INVALID_REQUEST` with a JSON pointer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_contract: Option<String>,
+    /// Once-only: answers of this service are kept in the reuse store and
+    /// served again while fresh, instead of asking the source (or the citizen) again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<ReuseSettings>,
+}
+
+/// How a service's answers are reused (`reuse = { data_type = "citizen", fresh_for_secs = 86400 }`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReuseSettings {
+    /// The kind of data item the answer is (`citizen`, `birth-record`…), as listed to one-stop desks.
+    pub data_type: String,
+    /// How long an answer stays fresh enough to serve again, in seconds (the data type's validity period).
+    pub fresh_for_secs: u64,
+}
+
+/// Which adapter calls a service's upstream, with its per-service settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdapterSettings {
+    /// Plain HTTP: the request streams through unchanged.
+    #[default]
+    Rest,
+    /// NDXP, the national integration platform: the province's token and
+    /// the consumer's identity in headers (`[ndxp]` in the node config).
+    Ndxp {
+        /// NDXP's code of the service, sent as `X-NDXP-Service`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service_code: Option<String>,
+        /// An XML-inside-JSON mapping from `contracts/xml/` for services whose
+        /// payload is XML in a JSON member; JSON services have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mapping: Option<String>,
+    },
+    /// NDOP, the National Data Center's platform: mTLS and signed requests
+    /// and answers (`[ndop]` in the node config).
+    Ndop,
+    /// SOAP 1.1 or 1.2 by a mapping from `contracts/soap/`.
+    Soap {
+        /// The mapping's name, e.g. `enterprise-lookup`.
+        mapping: String,
+    },
+    /// Served by the gateway itself from its reuse store (`/api/reuse/v1`):
+    /// no upstream is called; the service's URL is not used.
+    Reuse,
+}
+
+impl AdapterSettings {
+    /// Whether this is the default REST adapter (omitted when written out).
+    pub fn is_rest(&self) -> bool {
+        *self == AdapterSettings::Rest
+    }
+
+    /// The adapter's name, as metrics and errors show it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AdapterSettings::Rest => "rest",
+            AdapterSettings::Ndxp { .. } => "ndxp",
+            AdapterSettings::Ndop => "ndop",
+            AdapterSettings::Soap { .. } => "soap",
+            AdapterSettings::Reuse => "reuse",
+        }
+    }
+
+    /// The XML or SOAP mapping the adapter translates with, if any.
+    pub fn mapping(&self) -> Option<&str> {
+        match self {
+            AdapterSettings::Ndxp { mapping, .. } => mapping.as_deref(),
+            AdapterSettings::Soap { mapping } => Some(mapping),
+            AdapterSettings::Rest | AdapterSettings::Ndop | AdapterSettings::Reuse => None,
+        }
+    }
 }
 
 /// Scheduling class of a service (002:4261-4265 "priority policies", 000:439).
@@ -239,6 +330,10 @@ pub struct Subscription {
     /// Purpose codes the system may invoke the service for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub purposes: Vec<String>,
+    /// Whether the system may write back procedure results and invalidate
+    /// items through the reuse service (`/api/reuse/v1`); reading needs no more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub write_back: bool,
 }
 
 /// A versioned policy bundle: Cedar policies and per-purpose field rules.

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::telemetry::SnapshotReloaded;
+use crate::upstream::Upstreams;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -25,11 +26,12 @@ pub enum ReloadError {
 pub async fn load(
     store: &Store,
     config: &Config,
+    upstreams: &Upstreams,
     metrics: &Metrics,
 ) -> Result<Snapshot, ReloadError> {
     let started = Instant::now();
     let (version, data) = store.load_registry().await?;
-    let snapshot = Snapshot::build(version, data, config)?;
+    let snapshot = Snapshot::build(version, data, config, upstreams)?;
     SnapshotReloaded {
         version,
         routes: snapshot.route_count(),
@@ -44,6 +46,7 @@ pub async fn follow(
     store: Store,
     config: Arc<Config>,
     handle: SnapshotHandle,
+    upstreams: Arc<Upstreams>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -55,7 +58,7 @@ pub async fn follow(
         }
         match store.registry_version().await {
             Ok(version) if version != handle.current().version => {
-                match load(&store, &config, &metrics).await {
+                match load(&store, &config, &upstreams, &metrics).await {
                     Ok(snapshot) => handle.replace(snapshot),
                     Err(e) => tracing::warn!(event = "snapshot_reload_failed", error = %e),
                 }

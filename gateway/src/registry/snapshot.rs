@@ -5,11 +5,16 @@
 //! atomic pointer read) and looks routes up in hash maps.
 
 use super::consumers::Consumers;
+use super::model::ServiceState;
 use super::model::{RegistryData, Service};
+use crate::admin::timestamps::local_day_start;
 use crate::config::Config;
+use crate::reuse::from_unix_ms;
+use crate::upstream::{RouteAdapter, Upstreams, contract_named};
 use arc_swap::ArcSwap;
-use http::Method;
+use http::{HeaderMap, HeaderValue, Method};
 use lgsp_adapters::rest::CallSettings;
+use lgsp_contracts::Contract;
 use lgsp_policies::{PolicyEngine, PolicyError, PolicySet};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +31,14 @@ pub struct Route {
     pub upstream_base: String,
     /// Timeouts and limits, service values over gateway defaults.
     pub call: CallSettings,
+    /// The adapter that calls the upstream, or why the service cannot be called.
+    pub adapter: RouteAdapter,
+    /// The contract successful answers must satisfy.
+    pub contract: Option<&'static Contract>,
+    /// The contract request bodies must satisfy.
+    pub request_contract: Option<&'static Contract>,
+    /// `Deprecation` and `Sunset` for a deprecated service, added to its answers.
+    pub lifecycle_headers: HeaderMap,
     operations: Vec<CompiledOperation>,
 }
 
@@ -65,7 +78,7 @@ pub enum OperationMatch<'a> {
 }
 
 impl Route {
-    fn build(service: Service, config: &Config) -> Route {
+    fn build(service: Service, config: &Config, upstreams: &Upstreams) -> Route {
         let up = &service.upstream;
         let call = CallSettings {
             connect_timeout: Duration::from_millis(
@@ -101,7 +114,33 @@ impl Route {
                 })
             })
             .collect();
+        let contract = |name: &Option<String>| match name {
+            Some(name) => contract_named(name).map(Some),
+            None => Ok(None),
+        };
+        let (adapter, contract, request_contract) = match (
+            upstreams.adapter_for(&service),
+            contract(&service.contract),
+            contract(&service.request_contract),
+        ) {
+            (RouteAdapter::Unusable(problem), _, _)
+            | (_, Err(problem), _)
+            | (_, _, Err(problem)) => {
+                tracing::warn!(
+                    event = "service_unusable",
+                    service = %service.slug,
+                    version = %service.version,
+                    problem = %problem
+                );
+                (RouteAdapter::Unusable(problem), None, None)
+            }
+            (adapter, Ok(c), Ok(rc)) => (adapter, c, rc),
+        };
         Route {
+            lifecycle_headers: lifecycle_headers(&service),
+            adapter,
+            contract,
+            request_contract,
             key: format!("{}/{}", service.slug, service.version),
             upstream_base: up.url.trim_end_matches('/').to_string(),
             call,
@@ -186,6 +225,7 @@ impl Snapshot {
         version: i64,
         data: RegistryData,
         config: &Config,
+        upstreams: &Upstreams,
     ) -> Result<Snapshot, PolicyError> {
         let policy = match &data.policy {
             Some(bundle) => PolicySet::parse(&bundle.version, &bundle.cedar, &bundle.fields)?,
@@ -193,7 +233,7 @@ impl Snapshot {
         };
         let mut routes: HashMap<String, HashMap<String, Arc<Route>>> = HashMap::new();
         for service in &data.services {
-            let route = Arc::new(Route::build(service.clone(), config));
+            let route = Arc::new(Route::build(service.clone(), config, upstreams));
             routes
                 .entry(service.slug.to_string())
                 .or_default()
@@ -238,6 +278,26 @@ impl Snapshot {
     pub fn route_count(&self) -> usize {
         self.routes.values().map(HashMap::len).sum()
     }
+}
+
+/// The lifecycle headers of a deprecated service: `Deprecation: @<unix
+/// seconds>` (RFC 9745) and `Sunset: <HTTP-date>` (RFC 8594).
+fn lifecycle_headers(service: &Service) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if service.state != ServiceState::Deprecated {
+        return headers;
+    }
+    if let Some(ms) = service.deprecated_on.as_deref().and_then(local_day_start)
+        && let Ok(v) = HeaderValue::from_str(&format!("@{}", ms.div_euclid(1000)))
+    {
+        headers.insert("deprecation", v);
+    }
+    if let Some(ms) = service.sunset_on.as_deref().and_then(local_day_start)
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(from_unix_ms(ms)))
+    {
+        headers.insert("sunset", v);
+    }
+    headers
 }
 
 /// The shared, atomically swapped current snapshot.
@@ -288,6 +348,7 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
+            &crate::upstream::Upstreams::plain(),
         )
         .expect("snapshot");
         let Lookup::Found(route) = snap.lookup("population", "v1") else {
@@ -312,6 +373,7 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
+            &crate::upstream::Upstreams::plain(),
         )
         .expect("snapshot");
         let Lookup::Found(route) = snap.lookup("population", "v1") else {
@@ -347,6 +409,7 @@ mod tests {
                 ..Default::default()
             },
             &Config::default(),
+            &crate::upstream::Upstreams::plain(),
         )
         .expect("snapshot");
         let Lookup::Found(route) = snap.lookup("population", "v1") else {
@@ -363,7 +426,13 @@ mod tests {
         let handle = SnapshotHandle::new(Snapshot::empty());
         let before = handle.current();
         handle.replace(
-            Snapshot::build(7, RegistryData::default(), &Config::default()).expect("snapshot"),
+            Snapshot::build(
+                7,
+                RegistryData::default(),
+                &Config::default(),
+                &crate::upstream::Upstreams::plain(),
+            )
+            .expect("snapshot"),
         );
         assert_eq!(
             before.version, -1,

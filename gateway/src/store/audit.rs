@@ -24,10 +24,10 @@ pub(crate) const AUDIT_RECORD_COLUMNS: &str = "id, chain, seq, recorded_at, requ
      trace_id, client_ip, system, agency, auth_method, officer, purpose, dossier, service, \
      version, operation, method, subject_kind, subject_hash, outcome, status, error_code, \
      upstream_status, latency_us, request_bytes, response_bytes, request_sha256, \
-     response_sha256, reuse, prev_hash, hash";
+     response_sha256, reuse, contract_violation, prev_hash, hash";
 
 /// How many columns [`AUDIT_RECORD_COLUMNS`] names, i.e. binds per row.
-const RECORD_BINDS: usize = 31;
+const RECORD_BINDS: usize = 32;
 
 /// The columns of `audit_checkpoints`.
 pub(crate) const CHECKPOINT_COLUMNS: &str =
@@ -38,7 +38,7 @@ const ANCHOR_COLUMNS: &str = "chain, seq, hash, archived_at, file, file_sha256";
 
 /// Rows per multi-row INSERT, largest first. A batch is split greedily into
 /// these sizes, so only this many distinct statements exist and each stays in
-/// the connections' prepared-statement caches; 64 rows × 31 binds stays far
+/// the connections' prepared-statement caches; 64 rows × 32 binds stays far
 /// below SQLite's and PostgreSQL's limits on bind parameters.
 const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
@@ -375,6 +375,7 @@ fn bind_record<'q>(
         .bind(r.request_sha256.as_str())
         .bind(r.response_sha256.as_str())
         .bind(r.reuse.as_deref())
+        .bind(r.contract_violation.as_deref())
         .bind(r.prev_hash.as_str())
         .bind(r.hash.as_str())
 }
@@ -411,6 +412,7 @@ pub(crate) fn audit_record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreEr
         request_sha256: row.try_get("request_sha256")?,
         response_sha256: row.try_get("response_sha256")?,
         reuse: row.try_get("reuse")?,
+        contract_violation: row.try_get("contract_violation")?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
@@ -453,8 +455,8 @@ mod tests {
             "one bind per column"
         );
         let two = insert_sql(Backend::Postgres, 2);
-        assert!(two.contains("$31), ($32,"), "{two}");
-        assert!(two.ends_with("$62)"));
+        assert!(two.contains("$32), ($33,"), "{two}");
+        assert!(two.ends_with("$64)"));
         let two = insert_sql(Backend::Sqlite, 2);
         assert_eq!(two.matches('?').count(), 2 * RECORD_BINDS, "{two}");
         assert!(!two.contains('$'), "{two}");

@@ -33,7 +33,8 @@ const RECORD_COLUMNS: &str = "r.id AS id, r.chain AS chain, r.seq AS seq, \
      r.error_code AS error_code, r.upstream_status AS upstream_status, \
      r.latency_us AS latency_us, r.request_bytes AS request_bytes, \
      r.response_bytes AS response_bytes, r.request_sha256 AS request_sha256, \
-     r.response_sha256 AS response_sha256, r.reuse AS reuse, r.prev_hash AS prev_hash, \
+     r.response_sha256 AS response_sha256, r.reuse AS reuse, \
+     r.contract_violation AS contract_violation, r.prev_hash AS prev_hash, \
      r.hash AS hash";
 
 /// The columns of the per-subject report, with the agency's name from the registry.
@@ -45,7 +46,7 @@ const ACCESS_COLUMNS: &str = "r.id AS id, r.recorded_at AS recorded_at, r.system
 
 /// The columns of `audit_records` in the schema's order, which is also the
 /// order in which [`AuditRecord`] serializes them.
-pub const AUDIT_RECORD_COLUMNS: [&str; 31] = [
+pub const AUDIT_RECORD_COLUMNS: [&str; 32] = [
     "id",
     "chain",
     "seq",
@@ -75,6 +76,7 @@ pub const AUDIT_RECORD_COLUMNS: [&str; 31] = [
     "request_sha256",
     "response_sha256",
     "reuse",
+    "contract_violation",
     "prev_hash",
     "hash",
 ];

@@ -11,7 +11,9 @@ mod accounts;
 mod admin_changes;
 mod audit;
 mod audit_search;
+pub mod kpi;
 mod registry;
+pub mod reuse;
 
 pub use audit_search::{
     AUDIT_RECORD_COLUMNS, AuditFilter, ChainPosition, RecordPosition, SubjectAccessRow,
