@@ -866,7 +866,8 @@ async fn record_by_id(plane: &Plane, token: &str, rows: &[AuditRecord]) {
             Some(token),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "NOT_FOUND");
 }
 
 async fn subject_search_matches_by_hash(plane: &Plane, token: &str, rows: &[AuditRecord]) -> usize {

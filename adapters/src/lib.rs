@@ -12,6 +12,9 @@ pub mod ndxp;
 pub mod rest;
 pub mod simulators;
 pub mod soap;
+pub mod specs;
+/// The V-APEX publisher: puts service descriptors into the national API catalogue.
+pub mod vapex;
 
 pub use adapter::{Adapter, AdapterFuture, CallContext, UpstreamCall};
 pub use error::AdapterError;

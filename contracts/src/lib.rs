@@ -9,6 +9,7 @@ pub mod mappings;
 pub mod problem;
 pub mod records;
 pub mod schemas;
+pub mod vapex;
 
 pub use identifiers::{AgencyCode, EnterpriseCode, IdentifierError, PersonalId, Slug};
 pub use problem::ErrorCode;

@@ -51,11 +51,19 @@ pub enum ErrorCode {
     AuditUnavailable,
     /// The reuse store holds no fresh item of that kind about the subject.
     DataNotFound,
+    /// The consumer system has not reached the onboarding stage the call needs.
+    OnboardingIncomplete,
+    /// An admin-plane entity that does not exist.
+    NotFound,
+    /// The entity's current state does not allow the change (lifecycle, onboarding).
+    Conflict,
+    /// A specification breaks the V-APEX conventions; the findings say where.
+    ConformanceFailed,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::AuthenError,
         ErrorCode::IpDisallowed,
         ErrorCode::SubscriptionRequired,
@@ -77,6 +85,10 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::AuditUnavailable,
         ErrorCode::DataNotFound,
+        ErrorCode::OnboardingIncomplete,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::ConformanceFailed,
     ];
 
     /// The code as it appears on the wire.
@@ -103,6 +115,10 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorCode::DataNotFound => "DATA_NOT_FOUND",
+            ErrorCode::OnboardingIncomplete => "ONBOARDING_INCOMPLETE",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::ConformanceFailed => "CONFORMANCE_FAILED",
         }
     }
 
@@ -114,9 +130,12 @@ impl ErrorCode {
             | ErrorCode::SubscriptionRequired
             | ErrorCode::SecurityLevelInsufficient
             | ErrorCode::PurposeNotAllowed
-            | ErrorCode::Forbidden => 403,
+            | ErrorCode::Forbidden
+            | ErrorCode::OnboardingIncomplete => 403,
             ErrorCode::PurposeRequired | ErrorCode::InvalidRequest => 400,
-            ErrorCode::ServiceNotFound | ErrorCode::DataNotFound => 404,
+            ErrorCode::ServiceNotFound | ErrorCode::DataNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::ConformanceFailed => 422,
             ErrorCode::ServiceRetired => 410,
             ErrorCode::RateLimited | ErrorCode::QuotaExceeded => 429,
             ErrorCode::PayloadTooLarge => 413,
@@ -140,6 +159,10 @@ impl ErrorCode {
             ErrorCode::PurposeNotAllowed => "Mục đích sử dụng dữ liệu không được phép",
             ErrorCode::ServiceNotFound => "Không tìm thấy dịch vụ",
             ErrorCode::DataNotFound => "Không có dữ liệu còn hiệu lực để tái sử dụng",
+            ErrorCode::OnboardingIncomplete => "Hệ thống chưa hoàn tất quy trình kết nối",
+            ErrorCode::NotFound => "Không tìm thấy đối tượng",
+            ErrorCode::Conflict => "Trạng thái hiện tại không cho phép thao tác này",
+            ErrorCode::ConformanceFailed => "Đặc tả chưa đạt quy ước V-APEX",
             ErrorCode::ServiceRetired => "Dịch vụ đã ngừng cung cấp",
             ErrorCode::RateLimited => "Vượt quá tần suất gọi cho phép",
             ErrorCode::QuotaExceeded => "Vượt quá hạn mức sử dụng trong ngày",

@@ -292,3 +292,141 @@ operations = [{ method = "GET", path = "/citizens/{soDinhDanh}" }]
         assert!(bad.contains("sunset_on"), "{bad}");
     }
 }
+
+/// What applying a file would do to one entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedChange {
+    /// The entity does not exist yet.
+    Create(String),
+    /// The entity exists and differs: the members that change, `(member, before, after)`.
+    Update(String, Vec<(String, String, String)>),
+    /// The entity is stored exactly as declared.
+    Unchanged(String),
+}
+
+/// Compares the declared entities with the stored ones, as `lgsp apply
+/// --dry-run` shows it. Entities the file does not declare are left alone
+/// by an apply, so they are not listed.
+pub fn plan(stored: &RegistryData, desired: &RegistryData) -> Vec<PlannedChange> {
+    use serde_json::Value;
+    fn keyed<T: serde::Serialize>(items: &[T], key: impl Fn(&T) -> String) -> Vec<(String, Value)> {
+        items
+            .iter()
+            .map(|item| (key(item), serde_json::to_value(item).unwrap_or(Value::Null)))
+            .collect()
+    }
+    let pairs = |kind: &str, stored: Vec<(String, Value)>, desired: Vec<(String, Value)>| {
+        desired
+            .into_iter()
+            .map(|(key, want)| {
+                let label = format!("{kind} {key}");
+                match stored.iter().find(|(k, _)| *k == key) {
+                    None => PlannedChange::Create(label),
+                    Some((_, have)) if *have == want => PlannedChange::Unchanged(label),
+                    Some((_, have)) => PlannedChange::Update(label, member_changes(have, &want)),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut changes = Vec::new();
+    changes.extend(pairs(
+        "agency",
+        keyed(&stored.agencies, |a| a.code.to_string()),
+        keyed(&desired.agencies, |a| a.code.to_string()),
+    ));
+    changes.extend(pairs(
+        "system",
+        keyed(&stored.systems, |s| s.slug.to_string()),
+        keyed(&desired.systems, |s| s.slug.to_string()),
+    ));
+    let service_key = |s: &crate::registry::model::Service| format!("{}/{}", s.slug, s.version);
+    changes.extend(pairs(
+        "service",
+        keyed(&stored.services, service_key),
+        keyed(&desired.services, service_key),
+    ));
+    changes.extend(pairs(
+        "credential",
+        keyed(&stored.credentials, |c| c.id.to_string()),
+        keyed(&desired.credentials, |c| c.id.to_string()),
+    ));
+    let subscription_key =
+        |s: &crate::registry::model::Subscription| format!("{}/{}", s.system, s.service);
+    changes.extend(pairs(
+        "subscription",
+        keyed(&stored.subscriptions, subscription_key),
+        keyed(&desired.subscriptions, subscription_key),
+    ));
+    changes.extend(pairs(
+        "policy",
+        keyed(stored.policy.as_slice(), |p| p.version.clone()),
+        keyed(desired.policy.as_slice(), |p| p.version.clone()),
+    ));
+    changes
+}
+
+/// The top-level members that differ, with their values as compact JSON
+/// (secret hashes masked), `-` for an absent member.
+fn member_changes(
+    have: &serde_json::Value,
+    want: &serde_json::Value,
+) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let have = have.as_object().unwrap_or(&empty);
+    let want = want.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = have.keys().chain(want.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let shown = |key: &str, value: Option<&serde_json::Value>| match value {
+        None => "-".to_string(),
+        Some(_) if key.ends_with("_hash") => "***".to_string(),
+        Some(v) => {
+            let text = v.to_string();
+            if text.chars().count() > 120 {
+                format!("{}…", text.chars().take(120).collect::<String>())
+            } else {
+                text
+            }
+        }
+    };
+    keys.into_iter()
+        .filter(|key| have.get(*key) != want.get(*key))
+        .map(|key| {
+            (
+                key.clone(),
+                shown(key, have.get(key)),
+                shown(key, want.get(key)),
+            )
+        })
+        .collect()
+}
+
+/// The plan as `lgsp apply --dry-run` prints it: `+` create, `~` update
+/// with each member's change, `=` unchanged, and a summary line.
+pub fn render_plan(changes: &[PlannedChange]) -> String {
+    let mut out = String::new();
+    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    for change in changes {
+        match change {
+            PlannedChange::Create(label) => {
+                created += 1;
+                out.push_str(&format!("+ {label}\n"));
+            }
+            PlannedChange::Update(label, members) => {
+                updated += 1;
+                out.push_str(&format!("~ {label}\n"));
+                for (member, before, after) in members {
+                    out.push_str(&format!("    {member}: {before} → {after}\n"));
+                }
+            }
+            PlannedChange::Unchanged(label) => {
+                unchanged += 1;
+                out.push_str(&format!("= {label}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "dry run: {created} to create, {updated} to update, {unchanged} unchanged; nothing was written\n"
+    ));
+    out
+}

@@ -62,6 +62,37 @@ pub struct Config {
     pub ndop: Option<NdopConfig>,
     /// The once-only reuse store: where its keys live, how often it purges.
     pub reuse: ReuseConfig,
+    /// Publication to V-APEX, the national API catalogue (off when absent).
+    pub vapex: Option<VapexConfig>,
+}
+
+/// The province's account on V-APEX (`[vapex]`). When set, every service
+/// entering or changing in a public state must pass the conformance lint,
+/// and its descriptor is published through the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VapexConfig {
+    /// Base URL of V-APEX's catalogue API, e.g. `https://vapex.gov.vn/vapex/v1`.
+    pub url: String,
+    /// The province's bearer token on V-APEX.
+    pub token: String,
+    /// The gateway's public base URL that descriptors advertise; `http://<listen.data>` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_endpoint: Option<String>,
+    /// How often the publisher looks for rows to deliver, in milliseconds.
+    #[serde(default = "default_vapex_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Bound on one call to V-APEX, in milliseconds.
+    #[serde(default = "default_vapex_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_vapex_poll_ms() -> u64 {
+    500
+}
+
+fn default_vapex_timeout_ms() -> u64 {
+    5_000
 }
 
 /// The reuse store (`[reuse]`).
@@ -456,6 +487,7 @@ impl Default for Config {
             ndxp: None,
             ndop: None,
             reuse: ReuseConfig::default(),
+            vapex: None,
         }
     }
 }

@@ -5,8 +5,8 @@
 use crate::access::AccessError;
 use crate::access::secrets::{generate_api_key, generate_secret, hash_api_key, hash_secret};
 use crate::registry::model::{
-    AdapterSettings, Agency, Operation, Priority, RegistryData, ReuseSettings, Service,
-    ServiceState, System, UpstreamSettings,
+    AdapterSettings, Agency, OnboardingStage, Operation, Priority, RegistryData, ReuseSettings,
+    Service, ServiceState, System, UpstreamSettings,
 };
 use crate::registry::model::{Credential, CredentialKind, Plan, Subscription, SubscriptionState};
 use lgsp_contracts::{AgencyCode, Slug};
@@ -162,6 +162,8 @@ pub fn registry(mock: SocketAddr, ndop: SocketAddr, secrets: &DemoSecrets) -> Re
             name: d.name.into(),
             security_level: SecurityLevel::new(d.level).ok()?,
             ip_allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            onboarding: OnboardingStage::Live,
+            onboarding_log: Vec::new(),
         })
     });
     let services = NATIONAL_SERVICES.iter().filter_map(|s| {
@@ -187,6 +189,7 @@ pub fn registry(mock: SocketAddr, ndop: SocketAddr, secrets: &DemoSecrets) -> Re
                 max_request_bytes: None,
                 max_response_bytes: None,
                 health_path: None,
+                sandbox_url: None,
             },
             operations: vec![Operation {
                 method: s.method.into(),
@@ -200,6 +203,8 @@ pub fn registry(mock: SocketAddr, ndop: SocketAddr, secrets: &DemoSecrets) -> Re
                 data_type: data_type.into(),
                 fresh_for_secs: secs,
             }),
+            metadata: Default::default(),
+            spec: None,
         })
     });
     let services = services.chain(reuse_service());
@@ -293,6 +298,7 @@ fn reuse_service() -> Option<Service> {
             max_request_bytes: None,
             max_response_bytes: None,
             health_path: None,
+            sandbox_url: None,
         },
         operations: REUSE_OPERATIONS
             .iter()
@@ -306,6 +312,8 @@ fn reuse_service() -> Option<Service> {
         contract: None,
         request_contract: None,
         reuse: None,
+        metadata: Default::default(),
+        spec: None,
     })
 }
 

@@ -49,6 +49,21 @@ enum Command {
         /// Data directory of an embedded store (as `lgsp demo` uses it).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Print what would change, entity by entity and member by member, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the whole registry to stdout as a file `lgsp apply` takes back (GitOps).
+    Export {
+        /// Configuration file naming the store.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Data directory of an embedded store.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// `toml` (the default) or `json`.
+        #[arg(long, default_value = "toml")]
+        format: String,
     },
     /// Manage the token-signing keys.
     Keys {
@@ -238,7 +253,13 @@ async fn run(cli: Cli) -> Result<()> {
             file,
             config,
             data_dir,
-        } => apply_file(file, config, data_dir).await,
+            dry_run,
+        } => apply_file(file, config, data_dir, dry_run).await,
+        Command::Export {
+            config,
+            data_dir,
+            format,
+        } => export(config, data_dir, &format).await,
         Command::Mock {
             listen,
             seed,
@@ -277,6 +298,7 @@ async fn apply_file(
     file: PathBuf,
     config_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    dry_run: bool,
 ) -> Result<()> {
     let mut config = Config::load(config_file.as_deref())?;
     if let Some(dir) = data_dir {
@@ -289,9 +311,61 @@ async fn apply_file(
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
     }
     let store = Store::open(&url, &StoreOptions { max_connections: 2 }).await?;
-    let report = store.apply(&desired, &cli_actor()).await?;
+    if dry_run {
+        let (_, stored) = store.load_registry().await?;
+        store.close().await;
+        print!("{}", apply::render_plan(&apply::plan(&stored, &desired)));
+        return Ok(());
+    }
+    let describer = lgsp_gateway::catalogue::descriptor::Describer::from_config(&config);
+    let describe = |service: &lgsp_gateway::registry::model::Service, owner: Option<&str>| {
+        describer.check(service, owner)
+    };
+    let publishing = lgsp_gateway::store::Publishing {
+        describe: &describe,
+    };
+    let applied = store
+        .apply_publishing(
+            &desired,
+            &cli_actor(),
+            config.vapex.as_ref().map(|_| &publishing),
+        )
+        .await;
     store.close().await;
+    let report = match applied {
+        Err(lgsp_gateway::store::StoreError::Nonconforming { what, findings }) => {
+            let lines: Vec<String> = findings
+                .iter()
+                .map(|f| format!("  {} at {}", f.detail, f.pointer))
+                .collect();
+            anyhow::bail!(
+                "{what} breaks the V-APEX conventions (contracts/vapex/README.md); nothing was applied:\n{}",
+                lines.join("\n")
+            );
+        }
+        other => other?,
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn export(
+    config_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    format: &str,
+) -> Result<()> {
+    let config = config_with(config_file, data_dir)?;
+    let store = open_store(&config).await?;
+    let (_, data) = store.load_registry().await?;
+    store.close().await;
+    let text = match format {
+        "json" => serde_json::to_string_pretty(&data)? + "\n",
+        "toml" => toml::to_string(&data).context(
+            "the registry cannot be written as TOML (a spec holds a null?); use --format json",
+        )?,
+        other => anyhow::bail!("unknown format {other:?}: use toml or json"),
+    };
+    print!("{text}");
     Ok(())
 }
 

@@ -90,6 +90,18 @@ pub enum GatewayError {
     /// A fault inside the gateway; the text is logged, never shown.
     #[error("internal fault: {0}")]
     Internal(String),
+    /// The consumer system's onboarding does not admit this call; the text is safe to show.
+    #[error("{0}")]
+    OnboardingIncomplete(String),
+    /// An admin-plane entity that does not exist; the text is safe to show.
+    #[error("{0}")]
+    NotFound(String),
+    /// The entity's state does not allow the change; the text is safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// A specification breaks the V-APEX conventions.
+    #[error("the specification breaks {} V-APEX convention(s)", .0.len())]
+    ConformanceFailed(Vec<Finding>),
     /// The node is in maintenance mode; the operator's reason is shown.
     #[error("the gateway node is under maintenance{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
     Maintenance(Option<String>),
@@ -149,6 +161,10 @@ impl GatewayError {
             GatewayError::Deadline(_) => ErrorCode::UpstreamTimeout,
             GatewayError::Internal(_) => ErrorCode::InternalError,
             GatewayError::Maintenance(_) => ErrorCode::Maintenance,
+            GatewayError::OnboardingIncomplete(_) => ErrorCode::OnboardingIncomplete,
+            GatewayError::NotFound(_) => ErrorCode::NotFound,
+            GatewayError::Conflict(_) => ErrorCode::Conflict,
+            GatewayError::ConformanceFailed(_) => ErrorCode::ConformanceFailed,
         }
     }
 
@@ -229,6 +245,18 @@ pub struct Problem {
     /// JSON pointer (RFC 6901) of the request member at fault, for `INVALID_REQUEST`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
+    /// Every breach, for `CONFORMANCE_FAILED` (RFC 9457's `errors` extension).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Finding>,
+}
+
+/// One place a document breaks a rule: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Finding {
+    /// JSON pointer (RFC 6901) into the document.
+    pub pointer: String,
+    /// The rule and what to fix.
+    pub detail: String,
 }
 
 /// Turns an error into its problem response. This is the only place that does.
@@ -252,6 +280,10 @@ pub fn problem_response(error: &GatewayError, request_id: &str) -> Response {
                 Some(pointer.clone())
             }
             _ => None,
+        },
+        errors: match error {
+            GatewayError::ConformanceFailed(findings) => findings.clone(),
+            _ => Vec::new(),
         },
     };
     let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());

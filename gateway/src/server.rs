@@ -15,6 +15,7 @@ use crate::audit::{
     AuditError, AuditSigner, RetentionHandle, RetentionSettings, SiemHandle, SiemSettings,
     SiemSink, SubjectKey, SubjectKind, start_retention, start_siem,
 };
+use crate::catalogue::descriptor::Describer;
 use crate::channels::{self, ChannelBoard, ChannelError, ChannelMonitor, ChannelSettings};
 use crate::config::{AuditMode, SiemMode};
 use crate::config::{Config, RateLimitMode, RedisFailurePolicy, redact_url};
@@ -69,6 +70,9 @@ pub enum StartError {
     /// The upstream adapters (NDXP, NDOP) could not be set up.
     #[error("upstream adapters: {0}")]
     Upstreams(#[from] UpstreamSetupError),
+    /// The V-APEX publisher could not be set up.
+    #[error("V-APEX publisher: {0}")]
+    Publisher(#[from] crate::publication::PublisherConfigError),
     /// Channel monitoring could not be set up.
     #[error("channel monitoring: {0}")]
     Channels(#[from] ChannelError),
@@ -107,6 +111,12 @@ pub struct NodeState {
     pub metrics: Arc<Metrics>,
     /// What the channel probes found, for `/admin/v1/health/channels`.
     pub channels: ChannelBoard,
+    /// Rebuilds the snapshot after a change (the admin API's own, or another node's).
+    pub reloader: Arc<reload::Reloader>,
+    /// The node's configuration.
+    pub config: Arc<Config>,
+    /// Builds V-APEX descriptors advertising this node's public endpoint.
+    pub describer: Arc<Describer>,
 }
 
 impl AdminState for NodeState {
@@ -135,6 +145,7 @@ pub struct Node {
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     follower: JoinHandle<()>,
     purger: JoinHandle<()>,
+    publisher: Option<JoinHandle<()>>,
     channels: ChannelMonitor,
     store: Store,
     audit: WriterHandle,
@@ -286,21 +297,13 @@ impl Node {
         let channel_monitor =
             ChannelMonitor::start(ChannelSettings::from_config(&config), snapshot.clone())?;
         metrics.register_collector(Box::new(channel_monitor.board.collector()));
-        let state = NodeState {
-            channels: channel_monitor.board.clone(),
-            subject_key,
-            audit_public_key,
-            metrics: metrics.clone(),
-            pipeline,
-            store: store.clone(),
-            snapshot: snapshot.clone(),
-            keys,
-            issuer,
-            token_guard: Arc::new(TokenEndpointGuard::new(
-                config.auth.token_requests_per_minute,
-                config.auth.token_burst,
-            )),
-        };
+        let reloader = Arc::new(reload::Reloader::new(
+            store.clone(),
+            config.clone(),
+            snapshot.clone(),
+            upstreams.clone(),
+            metrics.clone(),
+        ));
         let tls = match &config.tls {
             Some(t) => Some(server_config(&TlsSettings {
                 cert: t.cert.clone(),
@@ -332,6 +335,40 @@ impl Node {
                 source,
             })?;
 
+        let state = NodeState {
+            reloader: reloader.clone(),
+            config: config.clone(),
+            describer: Arc::new(
+                match config
+                    .vapex
+                    .as_ref()
+                    .and_then(|v| v.gateway_endpoint.as_deref())
+                {
+                    Some(endpoint) => Describer::new(endpoint),
+                    None => Describer::new(&format!(
+                        "{}://{data_addr}",
+                        if config.tls.is_some() {
+                            "https"
+                        } else {
+                            "http"
+                        }
+                    )),
+                },
+            ),
+            channels: channel_monitor.board.clone(),
+            subject_key,
+            audit_public_key,
+            metrics: metrics.clone(),
+            pipeline,
+            store: store.clone(),
+            snapshot: snapshot.clone(),
+            keys,
+            issuer,
+            token_guard: Arc::new(TokenEndpointGuard::new(
+                config.auth.token_requests_per_minute,
+                config.auth.token_burst,
+            )),
+        };
         let (stop, stopped) = watch::channel(false);
         let data_server = match tls {
             Some(tls) => tokio::spawn(serve_tls(
@@ -350,14 +387,15 @@ impl Node {
             Duration::from_secs(config.reuse.purge_interval_secs),
             stopped.clone(),
         );
-        let follower = tokio::spawn(reload::follow(
-            store.clone(),
-            config.clone(),
-            snapshot,
-            upstreams,
-            metrics,
-            stopped,
-        ));
+        let publisher = match &config.vapex {
+            Some(vapex) => Some(crate::publication::spawn(
+                store.clone(),
+                vapex,
+                stopped.clone(),
+            )?),
+            None => None,
+        };
+        let follower = tokio::spawn(reload::follow(reloader, Some(url.clone()), stopped.clone()));
         tracing::info!(event = "node_started", data = %data_addr, admin = %admin_addr, store = %redact_url(&url));
         Ok(Node {
             data_addr,
@@ -366,6 +404,7 @@ impl Node {
             servers,
             follower,
             purger,
+            publisher,
             channels: channel_monitor,
             store,
             audit: audit_handle,
@@ -389,6 +428,9 @@ impl Node {
         }
         self.follower.abort();
         self.purger.abort();
+        if let Some(publisher) = &self.publisher {
+            publisher.abort();
+        }
         drop(self.channels);
         if let Some(retention) = self.retention {
             retention.shutdown().await;
@@ -460,6 +502,11 @@ fn admin_plane(state: NodeState) -> Router {
             "/admin/v1/health/channels",
             axum::routing::get(channels::channels_report),
         )
+        .route(
+            "/admin/v1/openapi.json",
+            axum::routing::get(admin::openapi::document),
+        )
         .merge(admin::routes::<NodeState>())
+        .merge(admin::registry_api::registry_routes())
         .with_state(state)
 }

@@ -35,11 +35,12 @@ pub(crate) enum RouteKey {
     NdxpToken,
     Ndxp,
     Ndop,
+    Vapex,
 }
 
 impl RouteKey {
     /// Every route family, in the order they are shown.
-    pub(crate) const ALL: [RouteKey; 11] = [
+    pub(crate) const ALL: [RouteKey; 12] = [
         RouteKey::Population,
         RouteKey::CivilStatus,
         RouteKey::Enterprise,
@@ -51,6 +52,7 @@ impl RouteKey {
         RouteKey::NdxpToken,
         RouteKey::Ndxp,
         RouteKey::Ndop,
+        RouteKey::Vapex,
     ];
 
     /// The name used in `/__sim` paths and bodies.
@@ -67,6 +69,7 @@ impl RouteKey {
             RouteKey::NdxpToken => "ndxp_token",
             RouteKey::Ndxp => "ndxp",
             RouteKey::Ndop => "ndop",
+            RouteKey::Vapex => "vapex",
         }
     }
 

@@ -26,6 +26,10 @@
 //! | `GET`/`DELETE /__sim/stats` | hits per route family |
 //! | `GET /__sim/ndxp/last-headers` | the `X-NDXP-*` headers of the last `/ndxp/v1` request |
 //! | `POST /__sim/ndxp/expire-tokens` | every NDXP token issued so far expires (fault "expired token") |
+//! | `PUT /vapex/v1/catalogue/{agencyCode}/{serviceCode}/{version}` | V-APEX: publishes a descriptor under an `Idempotency-Key` (bearer, [`VapexCatalogueSettings`]; `contracts/vapex/publication-api.md`) |
+//! | `GET /vapex/v1/publications/{publicationId}` | V-APEX: where a publication stands (bearer) |
+//! | `GET /vapex/v1/catalogue[/{agencyCode}/{serviceCode}/{version}]` | V-APEX: the public catalogue, or one entry |
+//! | `GET`/`DELETE /__sim/vapex/stats` | V-APEX requests, publications and duplicate deliveries |
 //! | `GET /ndop/v1/{citizens/{soDinhDanh},land/parcels/{maThuaDat}}` | NDOP, on its own mTLS listener ([`Simulator::serve_ndop`], [`NdopPki`]): signed requests and answers, knob `bad_signature_next` |
 
 mod calendar;
@@ -47,6 +51,7 @@ mod replies;
 mod routes;
 mod server;
 mod social_insurance;
+mod vapex;
 mod vocabulary;
 
 #[cfg(test)]
@@ -61,6 +66,7 @@ use faults::FaultBoard;
 pub use ndop_pki::{NdopPki, NdopPkiFiles};
 pub use ndxp_token::NdxpTokenSettings;
 use ndxp_token::TokenIssuer;
+pub use vapex::VapexCatalogueSettings;
 
 /// Options of the simulators.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +99,7 @@ pub struct Simulator {
     ndxp_tokens: Arc<TokenIssuer>,
     ndxp: Arc<ndxp::NdxpState>,
     criminal_records: Arc<criminal_record::CriminalRecords>,
+    vapex: Arc<vapex::VapexState>,
     seed: u64,
 }
 
@@ -116,6 +123,7 @@ impl Simulator {
             ndxp_tokens: Arc::new(TokenIssuer::default()),
             ndxp: Arc::default(),
             criminal_records: Arc::default(),
+            vapex: Arc::default(),
             seed: options.seed,
         }
     }
@@ -129,6 +137,17 @@ impl Simulator {
     /// The client and token lifetime the NDXP token endpoint uses.
     pub fn ndxp_token_settings(&self) -> &NdxpTokenSettings {
         &self.ndxp_tokens.settings
+    }
+
+    /// The same simulator with V-APEX accepting another token or taking time to publish.
+    pub fn with_vapex(mut self, settings: VapexCatalogueSettings) -> Simulator {
+        self.vapex = Arc::new(vapex::VapexState::new(settings));
+        self
+    }
+
+    /// The token and processing delay the simulated V-APEX uses.
+    pub fn vapex_settings(&self) -> &VapexCatalogueSettings {
+        &self.vapex.settings
     }
 
     /// `n` personal IDs that exist in the dataset, in a seeded order (distinct up to the population size).

@@ -11,7 +11,7 @@ use axum::routing::{any, get, post, put};
 use super::faults::{self, FaultGate, RouteKey};
 use super::{
     Simulator, civil_status, control, criminal_record, echo, enterprise, enterprise_soap, land,
-    ndxp, ndxp_token, population, replies, social_insurance,
+    ndxp, ndxp_token, population, replies, social_insurance, vapex,
 };
 
 /// Puts a route family behind the fault gate of `key`; the gate only runs
@@ -74,6 +74,21 @@ pub(crate) fn router(simulator: Simulator) -> Router {
         );
     let ndxp_services = gated(&simulator, RouteKey::Ndxp, ndxp_services)
         .route_layer(from_fn_with_state(simulator.clone(), ndxp::guard));
+    // V-APEX: counted outside the fault gate, so faulted requests show in
+    // its stats too; the gate answers before the handlers, so a faulted
+    // request never creates a publication.
+    let vapex = Router::new()
+        .route("/vapex/v1/catalogue", get(vapex::catalogue))
+        .route(
+            "/vapex/v1/catalogue/{agency_code}/{service_code}/{version}",
+            get(vapex::entry).put(vapex::submit),
+        )
+        .route(
+            "/vapex/v1/publications/{publication_id}",
+            get(vapex::publication),
+        );
+    let vapex = gated(&simulator, RouteKey::Vapex, vapex)
+        .route_layer(from_fn_with_state(simulator.clone(), vapex::count_request));
     let echo = Router::new()
         .route("/echo/v1/bytes/{n}", get(echo::bytes))
         .route("/echo/v1/upload", post(echo::upload).put(echo::upload))
@@ -92,7 +107,11 @@ pub(crate) fn router(simulator: Simulator) -> Router {
             get(control::get_stats).delete(control::reset_stats),
         )
         .route("/__sim/ndxp/last-headers", get(ndxp::last_headers))
-        .route("/__sim/ndxp/expire-tokens", post(ndxp::expire_tokens));
+        .route("/__sim/ndxp/expire-tokens", post(ndxp::expire_tokens))
+        .route(
+            "/__sim/vapex/stats",
+            get(vapex::stats).delete(vapex::reset_stats),
+        );
 
     Router::new()
         .merge(gated(&simulator, RouteKey::Population, population))
@@ -107,6 +126,7 @@ pub(crate) fn router(simulator: Simulator) -> Router {
         .merge(gated(&simulator, RouteKey::Land, land))
         .merge(gated(&simulator, RouteKey::NdxpToken, ndxp_token))
         .merge(ndxp_services)
+        .merge(vapex)
         .merge(gated(&simulator, RouteKey::Echo, echo))
         .merge(gated(&simulator, RouteKey::Fixed, fixed))
         .merge(control)

@@ -25,6 +25,12 @@ pub enum AdminError {
     /// What was asked for does not exist; the text is safe to show.
     #[error("{0}")]
     NotFound(String),
+    /// The entity's state does not allow the change; the text is safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// A specification breaks the V-APEX conventions.
+    #[error("the specification breaks the V-APEX conventions")]
+    Nonconforming(Vec<crate::problem::Finding>),
     /// Too many sign-in attempts from this address.
     #[error("too many sign-in attempts; retry after {} s", .0.as_secs().max(1))]
     RateLimited(Duration),
@@ -36,16 +42,16 @@ pub enum AdminError {
     Internal(String),
 }
 
-/// The admin plane speaks the gateway's error codes. A missing record has no
-/// code of its own, so it is an invalid request (400) naming the id.
+/// The admin plane speaks the gateway's error codes.
 impl From<AdminError> for GatewayError {
     fn from(error: AdminError) -> Self {
         match error {
             AdminError::Unauthenticated(why) => GatewayError::Unauthenticated(why.into()),
             AdminError::Forbidden(detail) => GatewayError::Forbidden(detail),
-            AdminError::InvalidRequest(detail) | AdminError::NotFound(detail) => {
-                GatewayError::InvalidRequest(detail)
-            }
+            AdminError::InvalidRequest(detail) => GatewayError::InvalidRequest(detail),
+            AdminError::NotFound(detail) => GatewayError::NotFound(detail),
+            AdminError::Conflict(detail) => GatewayError::Conflict(detail),
+            AdminError::Nonconforming(findings) => GatewayError::ConformanceFailed(findings),
             AdminError::RateLimited(retry_after) => GatewayError::RateLimited { retry_after },
             AdminError::Store(e) => GatewayError::Internal(format!("store: {e}")),
             AdminError::Internal(detail) => GatewayError::Internal(detail),

@@ -9,6 +9,8 @@ pub mod accounts;
 pub mod audit_api;
 pub mod auth;
 pub mod error;
+pub mod openapi;
+pub mod registry_api;
 pub mod timestamps;
 
 pub use accounts::{Account, Role, create_user};

@@ -3,10 +3,11 @@
 //! decision needs no I/O: everything comes from the snapshot and two headers.
 
 use super::authenticate::Caller;
-use super::route::Routed;
+use super::route::{Lane, Routed};
 use crate::problem::GatewayError;
 use crate::registry::consumers::Consumers;
-use crate::registry::model::SubscriptionState;
+use crate::registry::model::{OnboardingStage, SubscriptionState, System};
+use crate::upstream::RouteAdapter;
 use axum::body::Body;
 use http::Request;
 use lgsp_policies::{AccessRequest, Decision, FieldFilter, PolicyEngine, SubscriptionView};
@@ -40,6 +41,35 @@ impl Purpose {
             dossier: header("x-lgsp-dossier"),
         }
     }
+}
+
+/// Decides which upstream the caller's onboarding stage lets it reach: live
+/// systems the production upstream, systems in trial or accepted the
+/// service's sandbox, earlier stages nothing.
+pub fn onboarding(system: &System, routed: &Routed) -> Result<Lane, GatewayError> {
+    let stage = system.onboarding;
+    if stage == OnboardingStage::Live {
+        return Ok(Lane::Production);
+    }
+    if !stage.may_call() {
+        return Err(GatewayError::OnboardingIncomplete(format!(
+            "system {} is at onboarding stage {}; calls open at the trial stage, against sandboxes",
+            system.slug,
+            stage.as_str()
+        )));
+    }
+    let service = &routed.route.service;
+    if matches!(routed.route.adapter, RouteAdapter::ReuseStore)
+        || routed.route.sandbox_base.is_none()
+    {
+        return Err(GatewayError::OnboardingIncomplete(format!(
+            "system {} is at onboarding stage {} and reaches sandboxes only; service {} has no sandbox",
+            system.slug,
+            stage.as_str(),
+            service.slug
+        )));
+    }
+    Ok(Lane::Sandbox)
 }
 
 /// Decides whether the caller may invoke the route; on success, which fields it may see.

@@ -76,7 +76,7 @@ pub async fn invoke(
     let answer = adapter
         .call(UpstreamCall {
             request: outbound,
-            endpoint: route.upstream_base.clone(),
+            endpoint: routed.upstream_base().to_string(),
             params: routed.params.clone(),
             settings: route.call,
             context,
@@ -149,7 +149,7 @@ fn describe_violations(contract: &Contract, violations: &[Violation]) -> String 
 
 /// The upstream URL: the service's base, the path below the version, the query.
 fn upstream_uri(routed: &Routed) -> Result<Uri, GatewayError> {
-    let mut text = format!("{}{}", routed.route.upstream_base, routed.rest);
+    let mut text = format!("{}{}", routed.upstream_base(), routed.rest);
     if let Some(q) = &routed.query {
         text.push('?');
         text.push_str(q);

@@ -256,7 +256,7 @@ impl Pipeline {
         trail: &mut Trail,
     ) -> Result<Response, GatewayError> {
         let snapshot = self.snapshot.current();
-        let routed = traces::stage(&exchange.trace, "route")
+        let mut routed = traces::stage(&exchange.trace, "route")
             .in_scope(|| route::route(&snapshot, request.method(), request.uri()))?;
         trail.route = Some(routed.route.key.clone());
         trail.operation = routed.operation.clone();
@@ -275,6 +275,7 @@ impl Pipeline {
         trail.auth_method = Some(caller.method);
         let purpose = Purpose::from_request(&request);
         let fields = traces::stage(&exchange.trace, "authorize").in_scope(|| {
+            routed.lane = authorize::onboarding(&caller.system.system, &routed)?;
             authorize::authorize(
                 &snapshot.policy,
                 &snapshot.consumers,
@@ -384,6 +385,12 @@ impl Pipeline {
         response
             .headers_mut()
             .extend(routed.route.lifecycle_headers.clone());
+        if routed.lane == route::Lane::Sandbox {
+            // Trial answers come from simulators; the consumer must not mistake them for data.
+            response
+                .headers_mut()
+                .insert("x-lgsp-sandbox", http::HeaderValue::from_static("true"));
+        }
         Ok(response)
     }
 

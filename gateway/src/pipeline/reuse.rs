@@ -6,7 +6,7 @@
 //! against the service by the authorize stage, so a hit serves exactly what
 //! a call to the source would have, and minimization still follows.
 
-use super::route::Routed;
+use super::route::{Lane, Routed};
 use crate::audit::record::Subject;
 use crate::problem::GatewayError;
 use crate::reuse::service::json_answer;
@@ -69,7 +69,9 @@ pub fn plan(
     let (Some(settings), Some(subject)) = (&routed.route.service.reuse, subject) else {
         return Plan::NotEligible;
     };
-    if *method != Method::GET {
+    // Sandbox answers are simulated: they must neither be served from nor
+    // enter the store of data the state holds.
+    if *method != Method::GET || routed.lane == Lane::Sandbox {
         return Plan::NotEligible;
     }
     let eligible = Eligible {

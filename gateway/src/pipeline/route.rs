@@ -21,6 +21,28 @@ pub struct Routed {
     pub operation: Option<String>,
     /// The operation's path parameters by name (identifiers already validated).
     pub params: Vec<(String, String)>,
+    /// Production or sandbox upstream, by the caller's onboarding stage.
+    pub lane: Lane,
+}
+
+/// Which upstream a call goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lane {
+    /// The service's production upstream (live systems).
+    #[default]
+    Production,
+    /// The service's sandbox (systems in trial or accepted, not yet live).
+    Sandbox,
+}
+
+impl Routed {
+    /// The base URL of the upstream this call goes to.
+    pub fn upstream_base(&self) -> &str {
+        match (self.lane, &self.route.sandbox_base) {
+            (Lane::Sandbox, Some(base)) => base,
+            _ => &self.route.upstream_base,
+        }
+    }
 }
 
 /// Routes a request.
@@ -87,6 +109,7 @@ pub fn route(snapshot: &Snapshot, method: &Method, uri: &Uri) -> Result<Routed, 
         query: uri.query().map(str::to_string),
         operation,
         params,
+        lane: Lane::Production,
     })
 }
 

@@ -9,38 +9,141 @@ use lgsp_policies::{DataClass, SecurityLevel};
 use serde::{Deserialize, Serialize};
 
 /// An agency (cơ quan) identified by its electronic identifier code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Agency {
     /// Electronic identifier code, e.g. `000.00.00.H29`.
+    #[schema(value_type = String)]
     pub code: AgencyCode,
     /// Official name, with diacritics.
     pub name: String,
     /// The parent agency, for communes under a province.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub parent: Option<AgencyCode>,
 }
 
 /// A consumer system (one-stop desk software, sector software) owned by an agency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct System {
     /// Stable slug of the system.
+    #[schema(value_type = String)]
     pub slug: Slug,
     /// The owning agency.
+    #[schema(value_type = String)]
     pub agency: AgencyCode,
     /// Human-readable name.
     pub name: String,
     /// Certified security level of the system.
     #[serde(default)]
+    #[schema(value_type = u8)]
     pub security_level: SecurityLevel,
     /// Addresses or CIDR blocks the system may call from; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_allow: Vec<String>,
+    /// Where the system stands in its connection onboarding; only live
+    /// systems reach production upstreams. A file that omits it declares a
+    /// live system (systems connected before onboarding was tracked).
+    #[serde(default, skip_serializing_if = "OnboardingStage::is_live")]
+    pub onboarding: OnboardingStage,
+    /// Every onboarding transition, with who approved it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub onboarding_log: Vec<OnboardingStep>,
+}
+
+/// The connection onboarding of a consumer system, in the order of the
+/// source documents: register, account, rights, trial, acceptance, go-live.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnboardingStage {
+    /// Registered by the province; nothing callable yet.
+    Registered,
+    /// Holds at least one credential.
+    CredentialsIssued,
+    /// Holds at least one approved subscription.
+    RightsGranted,
+    /// Calls reach sandbox upstreams (simulators) only.
+    Trial,
+    /// Trial and security check passed; still sandbox only until go-live.
+    Accepted,
+    /// Calls reach production upstreams.
+    #[default]
+    Live,
+}
+
+impl OnboardingStage {
+    /// Every stage, in order.
+    pub const ALL: [OnboardingStage; 6] = [
+        OnboardingStage::Registered,
+        OnboardingStage::CredentialsIssued,
+        OnboardingStage::RightsGranted,
+        OnboardingStage::Trial,
+        OnboardingStage::Accepted,
+        OnboardingStage::Live,
+    ];
+
+    /// Whether this is the last stage (omitted when written out).
+    pub fn is_live(&self) -> bool {
+        *self == OnboardingStage::Live
+    }
+
+    /// The stage as written in files and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnboardingStage::Registered => "registered",
+            OnboardingStage::CredentialsIssued => "credentials_issued",
+            OnboardingStage::RightsGranted => "rights_granted",
+            OnboardingStage::Trial => "trial",
+            OnboardingStage::Accepted => "accepted",
+            OnboardingStage::Live => "live",
+        }
+    }
+
+    /// The stage after this one, if any.
+    pub fn next(self) -> Option<OnboardingStage> {
+        let at = OnboardingStage::ALL.iter().position(|s| *s == self)?;
+        OnboardingStage::ALL.get(at + 1).copied()
+    }
+
+    /// Whether calls are served (by sandbox upstreams) at this stage.
+    pub fn may_call(self) -> bool {
+        self >= OnboardingStage::Trial
+    }
+}
+
+/// One onboarding transition of a system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnboardingStep {
+    /// The stage entered.
+    pub stage: OnboardingStage,
+    /// Who approved it (`admin:username`, `cli:user`).
+    pub by: String,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+    /// What was checked (the trial's result, the security review's reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Where a service is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {
     /// Registered, not yet callable.
@@ -57,7 +160,7 @@ pub enum ServiceState {
 }
 
 /// How the gateway reaches a service's upstream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSettings {
     /// Base URL; the request's `{rest}` is appended to its path.
@@ -81,11 +184,15 @@ pub struct UpstreamSettings {
     /// GETs; without it the probe only connects (and shakes hands for https).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_path: Option<String>,
+    /// Base URL of the sandbox (a simulator) that systems in trial call
+    /// instead of the production upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_url: Option<String>,
 }
 
 /// One operation a service offers; path parameters named after canonical
 /// identifiers (`{soDinhDanh}`) are validated before any upstream call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {
     /// HTTP method, upper case.
@@ -95,16 +202,18 @@ pub struct Operation {
 }
 
 /// A service version registered at `/api/{slug}/{version}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Stable slug, the first path segment after `/api/`.
+    #[schema(value_type = String)]
     pub slug: Slug,
     /// Version segment, e.g. `v1`.
     pub version: String,
     /// Human-readable name.
     pub name: String,
     /// The agency that owns the data.
+    #[schema(value_type = String)]
     pub owner: AgencyCode,
     /// Lifecycle state.
     #[serde(default)]
@@ -119,9 +228,11 @@ pub struct Service {
     pub sunset_on: Option<String>,
     /// Data class of what the service returns.
     #[serde(default)]
+    #[schema(value_type = String)]
     pub data_class: DataClass,
     /// Minimum certified security level of callers.
     #[serde(default)]
+    #[schema(value_type = u8)]
     pub security_level: SecurityLevel,
     /// Whether the service returns personal data (purpose binding applies).
     #[serde(default)]
@@ -149,10 +260,99 @@ pub struct Service {
     /// served again while fresh, instead of asking the source (or the citizen) again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse: Option<ReuseSettings>,
+    /// What the catalogue and V-APEX show about the service.
+    #[serde(default, skip_serializing_if = "ServiceMetadata::is_empty")]
+    pub metadata: ServiceMetadata,
+    /// The imported specification the service was registered from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ServiceSpec>,
+}
+
+/// The registry metadata the source documents list for a service, beyond
+/// what routing needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceMetadata {
+    /// What the service does, for the catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Design data: the data model, the standards followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<String>,
+    /// Deployment data: where the provider runs it, its environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// Promised quality of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Sla>,
+    /// Name of the rate plan offered to subscribers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_plan: Option<String>,
+    /// Fields of the answer that are personal data (`soDinhDanh`, `hoTen`…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personal_data_fields: Vec<String>,
+    /// Purpose codes the service may be called for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_purposes: Vec<String>,
+    /// Who to call about the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
+}
+
+impl ServiceMetadata {
+    /// Whether nothing is set (omitted when written out).
+    pub fn is_empty(&self) -> bool {
+        *self == ServiceMetadata::default()
+    }
+}
+
+/// A service's promised quality of service.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    /// Monthly availability, in percent.
+    pub availability_percent: f64,
+    /// Answer time promised for 95% of calls, in milliseconds.
+    pub response_time_ms: u64,
+}
+
+impl Eq for Sla {}
+
+/// A contact person for a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// Full name.
+    pub name: String,
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Telephone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// What they answer for (technical, business).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// An imported specification, kept with the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// `openapi` or `wsdl`.
+    pub format: String,
+    /// The document's own version (`info.version`), if it states one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// SHA-256 of the document as imported, lowercase hex.
+    pub sha256: String,
+    /// The document as OpenAPI 3.1 (WSDL imports are described in it).
+    #[schema(value_type = Object)]
+    pub openapi: serde_json::Value,
 }
 
 /// How a service's answers are reused (`reuse = { data_type = "citizen", fresh_for_secs = 86400 }`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReuseSettings {
     /// The kind of data item the answer is (`citizen`, `birth-record`…), as listed to one-stop desks.
@@ -162,7 +362,7 @@ pub struct ReuseSettings {
 }
 
 /// Which adapter calls a service's upstream, with its per-service settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AdapterSettings {
     /// Plain HTTP: the request streams through unchanged.
@@ -220,7 +420,9 @@ impl AdapterSettings {
 }
 
 /// Scheduling class of a service (002:4261-4265 "priority policies", 000:439).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Essential services (population lookups for procedures): reserved capacity.
@@ -236,11 +438,13 @@ pub enum Priority {
 ///
 /// Unknown keys are refused by [`CredentialKind`]: serde cannot refuse them on
 /// a struct that flattens another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Credential {
     /// Stable identifier of the credential, e.g. `motcua-xa-my-hiep-oauth`.
+    #[schema(value_type = String)]
     pub id: Slug,
     /// The system it authenticates.
+    #[schema(value_type = String)]
     pub system: Slug,
     /// What kind of credential, with its hashed material.
     #[serde(flatten)]
@@ -251,7 +455,7 @@ pub struct Credential {
 }
 
 /// The kinds of credential a system may hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialKind {
     /// OAuth2 client credentials; the secret as an argon2id PHC string.
@@ -274,7 +478,9 @@ pub enum CredentialKind {
 }
 
 /// Where a subscription is in its approval flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionState {
     /// Asked for, not yet decided.
@@ -289,7 +495,7 @@ pub enum SubscriptionState {
 }
 
 /// The rate plan of a subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Sustained calls per second.
@@ -314,12 +520,14 @@ impl Default for Plan {
 }
 
 /// A system's subscription to a service (all versions of its slug).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
     /// The consumer system.
+    #[schema(value_type = String)]
     pub system: Slug,
     /// The service slug.
+    #[schema(value_type = String)]
     pub service: Slug,
     /// Approval state; only approved subscriptions pass.
     #[serde(default)]
@@ -337,7 +545,7 @@ pub struct Subscription {
 }
 
 /// A versioned policy bundle: Cedar policies and per-purpose field rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBundle {
     /// Version label, e.g. `2026-11-24.1`.
@@ -350,7 +558,7 @@ pub struct PolicyBundle {
 }
 
 /// Everything the registry holds: what `lgsp apply` reads and the snapshot is built from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryData {
     /// Agencies.

@@ -1,15 +1,21 @@
-//! Keeps the snapshot in step with the store: checks the registry version on
-//! an interval and rebuilds off the hot path when it moved.
+//! Keeps the snapshot in step with the store: a change made through this
+//! node is built at once, and a change made through another node arrives by
+//! PostgreSQL's LISTEN/NOTIFY (within milliseconds) or, failing that, by the
+//! periodic version check. Builds run off the hot path and reuse every
+//! unchanged route; requests in flight keep the snapshot they loaded.
 
 use super::snapshot::{Snapshot, SnapshotHandle};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 use crate::telemetry::SnapshotReloaded;
 use crate::upstream::Upstreams;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
+
+/// The PostgreSQL channel a registry change is announced on (migration 0009's trigger).
+pub const CHANNEL: &str = "lgsp_registry";
 
 /// Why a snapshot could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -29,9 +35,19 @@ pub async fn load(
     upstreams: &Upstreams,
     metrics: &Metrics,
 ) -> Result<Snapshot, ReloadError> {
+    build(store, config, upstreams, metrics, None).await
+}
+
+async fn build(
+    store: &Store,
+    config: &Config,
+    upstreams: &Upstreams,
+    metrics: &Metrics,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, ReloadError> {
     let started = Instant::now();
     let (version, data) = store.load_registry().await?;
-    let snapshot = Snapshot::build(version, data, config, upstreams)?;
+    let snapshot = Snapshot::build_from(previous, version, data, config, upstreams)?;
     SnapshotReloaded {
         version,
         routes: snapshot.route_count(),
@@ -41,30 +57,123 @@ pub async fn load(
     Ok(snapshot)
 }
 
-/// Follows the store until `stop` turns true.
-pub async fn follow(
+/// Rebuilds the node's snapshot when the store's registry version moved;
+/// one build at a time, shared by the admin API and the follower.
+pub struct Reloader {
     store: Store,
     config: Arc<Config>,
     handle: SnapshotHandle,
     upstreams: Arc<Upstreams>,
     metrics: Arc<Metrics>,
+    building: Mutex<()>,
+}
+
+impl Reloader {
+    /// A reloader swapping snapshots into `handle`.
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        handle: SnapshotHandle,
+        upstreams: Arc<Upstreams>,
+        metrics: Arc<Metrics>,
+    ) -> Reloader {
+        Reloader {
+            store,
+            config,
+            handle,
+            upstreams,
+            metrics,
+            building: Mutex::new(()),
+        }
+    }
+
+    /// Builds and swaps in a snapshot if the store holds a newer registry
+    /// version than the current one; true when it did.
+    pub async fn catch_up(&self) -> Result<bool, ReloadError> {
+        let _one_build = self.building.lock().await;
+        let version = self.store.registry_version().await?;
+        let current = self.handle.current();
+        if version == current.version {
+            return Ok(false);
+        }
+        let snapshot = build(
+            &self.store,
+            &self.config,
+            &self.upstreams,
+            &self.metrics,
+            Some(&current),
+        )
+        .await?;
+        self.handle.replace(snapshot);
+        Ok(true)
+    }
+
+    async fn catch_up_logged(&self) {
+        if let Err(e) = self.catch_up().await {
+            tracing::warn!(event = "snapshot_reload_failed", error = %e);
+        }
+    }
+}
+
+/// Follows the store until `stop` turns true: on every notification (with
+/// PostgreSQL) and at the configured interval.
+pub async fn follow(
+    reloader: Arc<Reloader>,
+    postgres_url: Option<String>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let interval = Duration::from_millis(config.registry.reload_interval_ms);
+    let interval = Duration::from_millis(reloader.config.registry.reload_interval_ms);
+    let (notified, mut notifications) = tokio::sync::mpsc::channel::<()>(1);
+    let listener = match (reloader.store.backend(), postgres_url) {
+        (Backend::Postgres, Some(url)) => Some(tokio::spawn(listen(url, notified, stop.clone()))),
+        _ => None,
+    };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            Some(()) = notifications.recv() => {}
+            _ = stop.changed() => break,
         }
-        match store.registry_version().await {
-            Ok(version) if version != handle.current().version => {
-                match load(&store, &config, &upstreams, &metrics).await {
-                    Ok(snapshot) => handle.replace(snapshot),
-                    Err(e) => tracing::warn!(event = "snapshot_reload_failed", error = %e),
+        reloader.catch_up_logged().await;
+    }
+    if let Some(listener) = listener {
+        listener.abort();
+    }
+}
+
+/// Listens on [`CHANNEL`], reconnecting after a lost connection; each
+/// notification (and each reconnection, which may have missed some) wakes
+/// the follower.
+async fn listen(
+    url: String,
+    notified: tokio::sync::mpsc::Sender<()>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => {
+                    let _ = notified.try_send(());
+                    loop {
+                        tokio::select! {
+                            received = listener.recv() => match received {
+                                Ok(_) => { let _ = notified.try_send(()); }
+                                Err(e) => {
+                                    tracing::warn!(event = "registry_listen_lost", error = %e);
+                                    break;
+                                }
+                            },
+                            _ = stop.changed() => return,
+                        }
+                    }
                 }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(event = "snapshot_version_check_failed", error = %e),
+                Err(e) => tracing::warn!(event = "registry_listen_failed", error = %e),
+            },
+            Err(e) => tracing::warn!(event = "registry_listen_failed", error = %e),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
         }
     }
 }

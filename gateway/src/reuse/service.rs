@@ -161,6 +161,7 @@ fn readable(call: &ServiceCall<'_>, meta: &ItemMeta) -> Result<FieldFilter, Gate
         query: None,
         operation: None,
         params: Vec::new(),
+        lane: crate::pipeline::route::Lane::Production,
     };
     authorize(
         &call.snapshot.policy,

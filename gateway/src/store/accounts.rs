@@ -76,6 +76,13 @@ impl Store {
         Ok(())
     }
 
+    /// Every account, by username.
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM admin_accounts a ORDER BY a.username");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
     /// The account named `username`, disabled or not.
     pub async fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM admin_accounts a WHERE a.username = $1");

@@ -509,3 +509,42 @@ mod tests {
         assert_eq!(a_s1.iter().map(|r| r.items).collect::<Vec<_>>(), [2, 7]);
     }
 }
+
+/// One line of a system's usage: calls to one service with one outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageRow {
+    /// Service slug.
+    pub service: String,
+    /// `allowed`, `refused` or `failed`.
+    pub outcome: String,
+    /// Number of calls.
+    pub calls: i64,
+}
+
+impl Store {
+    /// A system's calls since `since_ms`, by service and outcome, from the audit log.
+    pub async fn system_usage(
+        &self,
+        system: &str,
+        since_ms: i64,
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT service, outcome, COUNT(*) AS calls FROM audit_records \
+             WHERE system = $1 AND recorded_at >= $2 GROUP BY service, outcome \
+             ORDER BY service, outcome",
+        )
+        .bind(system.to_string())
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(UsageRow {
+                    service: sqlx::Row::try_get(row, "service")?,
+                    outcome: sqlx::Row::try_get(row, "outcome")?,
+                    calls: sqlx::Row::try_get(row, "calls")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -12,13 +12,14 @@ mod admin_changes;
 mod audit;
 mod audit_search;
 pub mod kpi;
+pub mod publications;
 mod registry;
 pub mod reuse;
 
 pub use audit_search::{
     AUDIT_RECORD_COLUMNS, AuditFilter, ChainPosition, RecordPosition, SubjectAccessRow,
 };
-pub use registry::ApplyReport;
+pub use registry::{ApplyReport, Publishing, publication_event};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -136,6 +137,22 @@ pub enum StoreError {
         what: String,
         /// What is wrong with it.
         detail: String,
+    },
+    /// The entity's current state does not allow the change.
+    #[error("{what}: {detail}")]
+    Conflict {
+        /// The entity, e.g. `subscription motcua-xa-a/population`.
+        what: String,
+        /// Why not, and what would allow it.
+        detail: String,
+    },
+    /// A service to be published breaks the V-APEX conventions; nothing was written.
+    #[error("{what} cannot be published: {} finding(s), first: {}", findings.len(), findings.first().map(|f| f.detail.as_str()).unwrap_or(""))]
+    Nonconforming {
+        /// The service, e.g. `service population/v1`.
+        what: String,
+        /// Where its descriptor breaks which rule.
+        findings: Vec<crate::problem::Finding>,
     },
 }
 

@@ -19,9 +19,35 @@ use super::access::{self, StoredAccess};
 use super::admin_changes::ChangeLog;
 use super::{Backend, Store, StoreError};
 use crate::audit::AdminAction;
+use crate::problem::Finding;
 use crate::registry::model::{
     Agency, Credential, RegistryData, Service, ServiceState, Subscription, System,
 };
+
+/// How an apply publishes to V-APEX: every service that enters or changes
+/// in a public state (published, deprecated, retired, blocked) gets a
+/// descriptor, checked before anything is written, and an outbox row in the
+/// apply's own transaction.
+pub struct Publishing<'a> {
+    /// Builds a service's descriptor, given its owner agency's name, or the
+    /// findings that keep it from being published.
+    pub describe: &'a Describe<'a>,
+}
+
+/// Builds a service's V-APEX descriptor (given its owner agency's name) or says why it cannot be published.
+pub type Describe<'a> =
+    dyn Fn(&Service, Option<&str>) -> Result<Value, Vec<Finding>> + Send + Sync + 'a;
+
+/// The V-APEX event a service in `state` announces, if any.
+pub fn publication_event(state: ServiceState) -> Option<&'static str> {
+    match state {
+        ServiceState::Draft => None,
+        ServiceState::Published => Some("publish"),
+        ServiceState::Deprecated => Some("deprecate"),
+        ServiceState::Retired => Some("retire"),
+        ServiceState::Blocked => Some("block"),
+    }
+}
 
 /// What an apply changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -105,6 +131,19 @@ impl Store {
         desired: &RegistryData,
         actor: &str,
     ) -> Result<ApplyReport, StoreError> {
+        self.apply_publishing(desired, actor, None).await
+    }
+
+    /// [`Store::apply`], also queueing a V-APEX publication for every
+    /// service that enters or changes in a public state when `publishing`
+    /// is given. A service whose descriptor breaks the conventions stops the
+    /// whole apply with [`StoreError::Nonconforming`].
+    pub async fn apply_publishing(
+        &self,
+        desired: &RegistryData,
+        actor: &str,
+        publishing: Option<&Publishing<'_>>,
+    ) -> Result<ApplyReport, StoreError> {
         let agencies = declare(&desired.agencies)?;
         let systems = declare(&desired.systems)?;
         let services = declare(&desired.services)?;
@@ -147,6 +186,19 @@ impl Store {
             &service_slugs,
             &stored_access,
         )?;
+        check_new_subscriptions(
+            &subscriptions,
+            &stored_subscriptions,
+            &services,
+            &stored_services,
+        )?;
+        let publications = match publishing {
+            Some(publishing) => {
+                plan_publications(&mut tx, &services, &stored_services, publishing, &agencies)
+                    .await?
+            }
+            None => Vec::new(),
+        };
         let policy_change = match &policy {
             Some(declared) => Some(access::plan_policy(&mut tx, declared).await?),
             None => None,
@@ -169,6 +221,12 @@ impl Store {
         if let (Some(declared), Some(change)) = (&policy, policy_change) {
             access::write_policy(&mut tx, declared, change, &mut writing).await?;
         }
+        for mut row in publications {
+            row.created_at = now;
+            row.updated_at = now;
+            row.next_attempt_at = now;
+            super::publications::enqueue(&mut tx, &row).await?;
+        }
         if !report.created.is_empty() || !report.updated.is_empty() {
             bump_version(&mut tx).await?;
         }
@@ -176,6 +234,124 @@ impl Store {
         tx.commit().await?;
         Ok(report)
     }
+}
+
+/// The lifecycle state a stored service definition holds (serde's default when absent).
+fn stored_state(definition: &str) -> Option<ServiceState> {
+    let value: Value = serde_json::from_str(definition).ok()?;
+    match value.get("state") {
+        None => Some(ServiceState::default()),
+        Some(state) => serde_json::from_value(state.clone()).ok(),
+    }
+}
+
+/// Only published services accept new subscriptions: a subscription that is
+/// new, or asked for again after a refusal or revocation, needs a published
+/// version of its service (as declared, else as stored).
+fn check_new_subscriptions(
+    subscriptions: &BTreeMap<String, Declared<'_, Subscription>>,
+    stored_subscriptions: &BTreeMap<String, String>,
+    services: &BTreeMap<String, Declared<'_, Service>>,
+    stored_services: &BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    use crate::registry::model::SubscriptionState;
+    let mut states: BTreeMap<String, ServiceState> = stored_services
+        .iter()
+        .filter_map(|(key, definition)| Some((key.clone(), stored_state(definition)?)))
+        .collect();
+    for (key, declared) in services {
+        states.insert(key.clone(), declared.entity.state);
+    }
+    for (key, declared) in subscriptions {
+        let wanted = declared.entity.state;
+        if !matches!(
+            wanted,
+            SubscriptionState::Requested | SubscriptionState::Approved
+        ) {
+            continue;
+        }
+        let before = stored_subscriptions
+            .get(key)
+            .and_then(|text| serde_json::from_str::<Subscription>(text).ok())
+            .map(|s| s.state);
+        if matches!(
+            before,
+            Some(SubscriptionState::Requested | SubscriptionState::Approved)
+        ) {
+            continue;
+        }
+        let slug = declared.entity.service.as_str();
+        let published = states.iter().any(|(service_key, state)| {
+            service_key.split_once('/').map(|(s, _)| s) == Some(slug)
+                && *state == ServiceState::Published
+        });
+        if !published {
+            return Err(StoreError::Conflict {
+                what: format!("subscription {key}"),
+                detail: format!(
+                    "service {slug} has no published version; only published services accept new subscriptions"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The outbox rows an apply adds: one per service entering or changing in
+/// a public state, with its descriptor built and checked.
+async fn plan_publications(
+    conn: &mut AnyConnection,
+    services: &BTreeMap<String, Declared<'_, Service>>,
+    stored_services: &BTreeMap<String, String>,
+    publishing: &Publishing<'_>,
+    agencies: &BTreeMap<String, Declared<'_, Agency>>,
+) -> Result<Vec<super::publications::OutboxRow>, StoreError> {
+    let mut names: HashMap<String, String> = HashMap::new();
+    for row in sqlx::query("SELECT code, name FROM agencies")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        names.insert(row.try_get("code")?, row.try_get("name")?);
+    }
+    for (code, declared) in agencies {
+        names.insert(code.clone(), declared.entity.name.clone());
+    }
+    let mut rows = Vec::new();
+    for (key, declared) in services {
+        let service = declared.entity;
+        let Some(event) = publication_event(service.state) else {
+            continue;
+        };
+        let unchanged = stored_services
+            .get(key)
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .is_some_and(|stored| stored == declared.value);
+        if unchanged {
+            continue;
+        }
+        let owner = service.owner.to_string();
+        let descriptor = (publishing.describe)(service, names.get(&owner).map(String::as_str))
+            .map_err(|findings| StoreError::Nonconforming {
+                what: format!("service {key}"),
+                findings,
+            })?;
+        rows.push(super::publications::OutboxRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            service: service.slug.to_string(),
+            version: service.version.clone(),
+            agency: owner,
+            event: event.to_string(),
+            descriptor: descriptor.to_string(),
+            state: super::publications::PublicationState::Pending,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            publication_id: None,
+            created_at: 0,
+            updated_at: 0,
+        });
+    }
+    Ok(rows)
 }
 
 /// A registry entity as stored in its own table.
