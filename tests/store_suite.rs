@@ -121,6 +121,7 @@ async fn schema_holds_the_store(
         "services",
         "subscriptions",
         "systems",
+        "vapex_outbox",
     ];
     if tables != expected {
         return Err(format!(

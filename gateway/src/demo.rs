@@ -518,6 +518,7 @@ pub fn manifest(
         "admin_url": format!("http://{admin}"),
         "mock_url": format!("http://{mock}"),
         "ndop_url": format!("https://{ndop}"),
+        "vapex_url": format!("http://{mock}/vapex/v1"),
         "province": PROVINCE,
         "services": {
             "population": "/api/population/v1/citizens/{id}",

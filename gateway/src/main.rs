@@ -10,7 +10,7 @@ use lgsp_gateway::access::keys::SigningKeys;
 use lgsp_gateway::access::secrets;
 use lgsp_gateway::admin::{self, Role};
 use lgsp_gateway::audit::{AuditSigner, verify};
-use lgsp_gateway::config::{Config, LogFormat, NdopConfig, NdxpConfig};
+use lgsp_gateway::config::{Config, LogFormat, NdopConfig, NdxpConfig, VapexConfig};
 use lgsp_gateway::reuse::{ReuseKeys, ReuseStore};
 use lgsp_gateway::server::Node;
 use lgsp_gateway::store::{Store, StoreOptions};
@@ -656,6 +656,15 @@ async fn run_demo(
         key_id: "lgsp-h29".into(),
         response_cert: files.signing_cert,
         max_skew_secs: 300,
+    });
+
+    // Services the admin publishes are delivered to the simulator's V-APEX catalogue.
+    config.vapex = Some(VapexConfig {
+        url: format!("http://{mock}/vapex/v1"),
+        token: lgsp_adapters::simulators::VapexCatalogueSettings::default().token,
+        gateway_endpoint: None,
+        poll_interval_ms: 500,
+        timeout_ms: 5_000,
     });
 
     let secrets = demo::DemoSecrets::load_or_create(&data_dir)?;

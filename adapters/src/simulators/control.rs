@@ -48,7 +48,7 @@ pub(crate) async fn put_faults(
         return replies::lgsp_error(
             StatusCode::NOT_FOUND,
             replies::RECORD_NOT_FOUND,
-            "Không có tuyến này; dùng population, civil_status, enterprise, social_insurance, echo, fixed, enterprise_soap, land, ndxp_token, ndxp hoặc ndop",
+            "Không có tuyến này; dùng population, civil_status, enterprise, social_insurance, echo, fixed, enterprise_soap, land, ndxp_token, ndxp, ndop hoặc vapex",
         );
     };
     let settings = if body.is_empty() {
