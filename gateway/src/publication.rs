@@ -22,7 +22,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long a node holds a row it is delivering.
 const LEASE: Duration = Duration::from_secs(30);
 /// How long to wait before reading back a publication V-APEX still processes.
-const STATUS_POLL: Duration = Duration::from_secs(1);
+const STATUS_POLL: Duration = Duration::from_millis(500);
 /// Rows looked at per round.
 const BATCH: i64 = 64;
 
@@ -81,8 +81,14 @@ pub async fn deliver_due(
     let now = now_ms();
     let mut seen = HashSet::new();
     for row in store.open_publications(BATCH).await? {
-        // A later event must not overtake an earlier one of the same version.
-        if !seen.insert((row.service.clone(), row.version.clone())) || row.next_attempt_at > now {
+        // A later event must not be sent before an earlier one of the same
+        // version was accepted; accepted ones only wait for their read-back.
+        if row.state == PublicationState::Pending
+            && !seen.insert((row.service.clone(), row.version.clone()))
+        {
+            continue;
+        }
+        if row.next_attempt_at > now {
             continue;
         }
         if !store

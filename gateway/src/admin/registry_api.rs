@@ -705,7 +705,7 @@ async fn issue_credential(
             "credential {id} exists; rotate it instead"
         )));
     }
-    let (kind, client_id, secret) = fresh_material(&new.kind, &slug, &id, new.fingerprint)?;
+    let (kind, client_id, secret) = fresh_material(&new.kind, &id, new.fingerprint)?;
     let credential = Credential {
         id: id.clone(),
         system: system.slug.clone(),
@@ -735,7 +735,6 @@ async fn issue_credential(
 /// New material for a credential of `kind`: the stored kind, the client id and the secret to show once.
 fn fresh_material(
     kind: &str,
-    system: &str,
     id: &Slug,
     fingerprint: Option<String>,
 ) -> Result<(CredentialKind, Option<String>, Option<String>), AdminError> {
@@ -744,7 +743,7 @@ fn fresh_material(
             let secret = generate_secret();
             let secret_hash =
                 hash_secret(&secret).map_err(|e| AdminError::Internal(e.to_string()))?;
-            let client_id = format!("{system}-{id}");
+            let client_id = id.to_string();
             Ok((
                 CredentialKind::ClientSecret {
                     client_id: client_id.clone(),

@@ -45,7 +45,7 @@ pub struct System {
     /// Where the system stands in its connection onboarding; only live
     /// systems reach production upstreams. A file that omits it declares a
     /// live system (systems connected before onboarding was tracked).
-    #[serde(default, skip_serializing_if = "OnboardingStage::is_live")]
+    #[serde(default)]
     pub onboarding: OnboardingStage,
     /// Every onboarding transition, with who approved it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,11 +95,6 @@ impl OnboardingStage {
         OnboardingStage::Accepted,
         OnboardingStage::Live,
     ];
-
-    /// Whether this is the last stage (omitted when written out).
-    pub fn is_live(&self) -> bool {
-        *self == OnboardingStage::Live
-    }
 
     /// The stage as written in files and on the wire.
     pub fn as_str(self) -> &'static str {
