@@ -2,7 +2,7 @@
 # Registry churn: the data plane's latency while the registry changes, every
 # figure measured in this run on this machine. One gateway of the current build
 # holds 10,000 registered routes (public services in front of the simulator's
-# /fixed). wrk calls one of them throughout two kinds of run:
+# /fixed, called with an API key). wrk calls one of them throughout two kinds of run:
 #   quiet — nothing changes;
 #   churn — a client adds services through the admin API at 50 changes/s
 #           (POST /admin/v1/services, each committed, logged and built into
@@ -31,10 +31,14 @@ source "$ROOT/bench/nodes.sh"
 PIDS+=($!)
 MOCK=$(json_field "$(first_line "$WORK/mock.out")" mock)
 
-python3 - "$ROUTES" "$MOCK" >"$WORK/routes.toml" <<'PY'
+API_KEY="lgsp_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+KEY_HASH=$(printf '%s' "$API_KEY" | sha256sum | cut -d' ' -f1)
+python3 - "$ROUTES" "$MOCK" "$KEY_HASH" >"$WORK/routes.toml" <<'PY'
 import sys
-routes, mock = int(sys.argv[1]), sys.argv[2]
+routes, mock, key_hash = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 print('[[agencies]]\ncode = "000.00.00.H29"\nname = "Tỉnh đo hiệu năng"\n')
+print('[[systems]]\nslug = "bench-sys"\nagency = "000.00.00.H29"\nname = "Benchmark client"\nsecurity_level = 3\n')
+print(f'[[credentials]]\nid = "bench-sys-key"\nsystem = "bench-sys"\nkind = "api_key"\nkey_hash = "{key_hash}"\n')
 for i in range(routes):
     print(f'[[services]]\nslug = "svc-{i:05d}"\nversion = "v1"\nname = "Dịch vụ {i}"\n'
           f'owner = "000.00.00.H29"\nupstream = {{ url = "http://{mock}/fixed" }}\n')
@@ -55,7 +59,8 @@ TOKEN=$(curl -sf "http://$ADMIN/admin/v1/login" -H 'Content-Type: application/js
   -d "{\"username\":\"bench\",\"password\":\"$PASSWORD\"}" \
   | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
 URL="http://$GW/api/svc-00042/v1"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL")" = 200 ] || { echo "the route does not answer 200" >&2; exit 1; }
+CALLER=(-H "X-API-Key: $API_KEY")
+[ "$(curl -s -o /dev/null -w '%{http_code}' "${CALLER[@]}" "$URL")" = 200 ] || { echo "the route does not answer 200" >&2; exit 1; }
 
 reload_stats() { # -> "<sum seconds> <count>"
   curl -s "http://$ADMIN/metrics" | awk '
@@ -94,16 +99,16 @@ PY
 }
 
 # Warm up the connection pools.
-wrk -t1 -c"$CONNECTIONS" -d2s "$URL" >/dev/null
+wrk -t1 -c"$CONNECTIONS" -d2s "${CALLER[@]}" "$URL" >/dev/null
 
 ROWS=()
 for round in $(seq 1 "$ROUNDS"); do
-  read -r rps p50 p99 err < <(run_wrk "quiet-$round" "$URL")
+  read -r rps p50 p99 err < <(run_wrk "quiet-$round" "$URL" "${CALLER[@]}")
   ROWS+=("quiet $round $rps $p50 $p99 $err 0 - - - -")
   read -r sum0 count0 < <(reload_stats)
   churn "$round" >"$WORK/churn-$round" &
   CHURN=$!
-  read -r rps p50 p99 err < <(run_wrk "churn-$round" "$URL")
+  read -r rps p50 p99 err < <(run_wrk "churn-$round" "$URL" "${CALLER[@]}")
   wait "$CHURN"
   read -r changes admin50 admin99 <"$WORK/churn-$round"
   read -r sum1 count1 < <(reload_stats)

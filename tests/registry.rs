@@ -8,7 +8,7 @@
 
 mod harness;
 
-use harness::{GatewayBuilder, Mock, anonymous, http, lgsp, problem_code};
+use harness::{GatewayBuilder, Mock, anonymous, client_token, http, lgsp, problem_code};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -169,26 +169,6 @@ async fn admin(gw: &harness::Gateway, role: &str, username: &str, agency: Option
         base: format!("http://{}", gw.admin),
         token: gw.admin_token(role, username, agency).await,
     }
-}
-
-/// A system's bearer token from its client credentials.
-async fn system_token(gw: &harness::Gateway, client_id: &str, secret: &str) -> String {
-    let r = anonymous()
-        .post(gw.url("/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(r.status(), 200, "token for {client_id}");
-    let body: Value = r.json().await.expect("token json");
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
 }
 
 async fn lookup(gw: &harness::Gateway, token: &str, version: &str) -> reqwest::Response {
@@ -422,7 +402,7 @@ async fn a_province_admin_imports_publishes_onboards_deprecates_and_retires() {
         .await;
 
     // Rights granted is not yet trial: no call passes.
-    let token = system_token(&gw, &client_id, &secret).await;
+    let token = client_token(&gw, &client_id, &secret).await;
     let (status, code) = problem_code(lookup(&gw, &token, "v1").await).await;
     assert_eq!((status, code.as_str()), (403, "ONBOARDING_INCOMPLETE"));
     // Acceptance needs a successful trial call first.
@@ -1218,4 +1198,153 @@ async fn two_nodes_on_one_postgres_see_a_change_within_a_second() {
     pg.execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
         .await
         .expect("drop schema");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_flow_works_through_lgsp_apply() {
+    let mock = Mock::start().await;
+    let gw = publishing_gateway(&mock).await;
+    let service = |state: &str, extra: &str| {
+        format!(
+            r#"
+[[services]]
+slug = "population"
+version = "v1"
+name = "Tra cứu công dân"
+owner = "{MINISTRY}"
+state = "{state}"
+{extra}
+data_class = "confidential"
+personal_data = true
+upstream = {{ url = "{mock}/population/v1" }}
+operations = [{{ method = "GET", path = "/citizens/{{soDinhDanh}}" }}]
+[services.metadata]
+sla = {{ availability_percent = 99.0, response_time_ms = 900 }}
+contacts = [{{ name = "Lê Văn Cường", role = "business" }}]
+"#,
+            mock = mock.url()
+        )
+    };
+    // A file that breaks the conventions is refused whole, with the findings.
+    let bad = service("published", "").replace(
+        "contacts = [{ name = \"Lê Văn Cường\", role = \"business\" }]\n",
+        "",
+    );
+    let refused = gw.apply(&bad).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("VAPEX-BLOCK") && stderr.contains("/x-vapex"),
+        "{stderr}"
+    );
+    let out = lgsp()
+        .args(["export", "--format", "json", "--config"])
+        .arg(&gw.config_path)
+        .output()
+        .await
+        .expect("export");
+    let exported: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(exported["services"], json!([]), "nothing was applied");
+
+    // Published, then deprecated, then retired, each by a file: V-APEX follows.
+    let applied = gw.apply(&service("published", "")).await;
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    vapex_entry(&mock, "published").await;
+    let applied = gw
+        .apply(&service(
+            "deprecated",
+            "deprecated_on = \"2026-11-24\"\nsunset_on = \"2027-06-30\"",
+        ))
+        .await;
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    vapex_entry(&mock, "deprecated").await;
+    let applied = gw
+        .apply(&service(
+            "retired",
+            "deprecated_on = \"2026-11-24\"\nsunset_on = \"2027-06-30\"",
+        ))
+        .await;
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    vapex_entry(&mock, "retired").await;
+    // The running node enforced it without a restart.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let r = anonymous()
+            .get(gw.url(&format!(
+                "/api/population/v1/citizens/{}",
+                Mock::known_personal_id()
+            )))
+            .send()
+            .await
+            .expect("call");
+        if r.status() == 410 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}", r.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Applying the same file again publishes nothing new.
+    let admin = admin(&gw, "province_admin", "quantri", None).await;
+    let before = all_published(&admin, "population", 3).await;
+    assert!(
+        gw.apply(&service(
+            "retired",
+            "deprecated_on = \"2026-11-24\"\nsunset_on = \"2027-06-30\""
+        ))
+        .await
+        .status
+        .success()
+    );
+    assert_eq!(all_published(&admin, "population", 3).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commune_openapi_yaml_is_imported() {
+    let mock = Mock::start().await;
+    let gw = GatewayBuilder::new(&mock).start().await;
+    let admin = admin(&gw, "province_admin", "quantri", None).await;
+    let yaml = include_str!("../adapters/src/specs/fixtures/motcua-hoso.openapi.yaml");
+    let (status, service) = admin
+        .post(
+            "/admin/v1/services/import",
+            json!({ "slug": "ho-so-mot-cua", "owner": "000.01.00.H29", "spec": yaml }),
+        )
+        .await;
+    assert_eq!(status, 201, "{service}");
+    assert_eq!(service["version"], "v1");
+    assert_eq!(
+        service["upstream"]["url"],
+        "https://motcua.myhiep.dongthap.gov.vn/api/v1"
+    );
+    assert_eq!(
+        service["spec"]["openapi"]["openapi"], "3.1.0",
+        "converted from 3.0.3"
+    );
+    let paths: Vec<&str> = service["operations"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .filter_map(|o| o["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"/hoSo/{maHoSo}"), "{paths:?}");
+    let (_, found) = admin
+        .get("/admin/v1/services?q=ho%20so%20mot%20cua&agency=000.01.00.H29")
+        .await;
+    assert_eq!(found[0]["slug"], "ho-so-mot-cua");
+    let (_, none) = admin
+        .get("/admin/v1/services?q=ho%20so&agency=000.00.00.G01")
+        .await;
+    assert_eq!(none, json!([]));
 }

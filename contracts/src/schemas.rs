@@ -53,13 +53,11 @@ pub enum ContractName {
     ProcedureResult,
     /// The RFC 9457 problem body of every refusal.
     Problem,
-    /// The OpenAPI 3.1 document with `x-vapex` published to V-APEX.
-    VapexDescriptor,
 }
 
 impl ContractName {
     /// Every contract.
-    pub const ALL: [ContractName; 12] = [
+    pub const ALL: [ContractName; 11] = [
         ContractName::Citizen,
         ContractName::BirthRecord,
         ContractName::MarriageRecord,
@@ -71,7 +69,6 @@ impl ContractName {
         ContractName::CriminalRecordStatus,
         ContractName::ProcedureResult,
         ContractName::Problem,
-        ContractName::VapexDescriptor,
     ];
 
     /// The name as registry files and file names spell it (`birth-record`).
@@ -88,7 +85,6 @@ impl ContractName {
             ContractName::CriminalRecordStatus => "criminal-record-status",
             ContractName::ProcedureResult => "procedure-result",
             ContractName::Problem => "problem",
-            ContractName::VapexDescriptor => "vapex-descriptor",
         }
     }
 
@@ -119,9 +115,6 @@ impl ContractName {
                 include_str!("../schemas/procedure-result.schema.json")
             }
             ContractName::Problem => include_str!("../schemas/problem.schema.json"),
-            ContractName::VapexDescriptor => {
-                include_str!("../schemas/vapex-descriptor.schema.json")
-            }
         }
     }
 

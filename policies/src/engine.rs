@@ -92,6 +92,11 @@ pub struct PolicyEngine {
 }
 
 impl PolicyEngine {
+    /// The policy set it decides with.
+    pub fn policies(&self) -> &PolicySet {
+        &self.set
+    }
+
     /// An engine deciding with `set`, its cache empty.
     pub fn new(set: PolicySet) -> PolicyEngine {
         PolicyEngine {

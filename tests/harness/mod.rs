@@ -582,17 +582,22 @@ pub async fn problem_code(response: reqwest::Response) -> (u16, String) {
 
 /// Obtains a bearer token for `sys-a` at the gateway's token endpoint.
 pub async fn token(gw: &Gateway) -> String {
+    client_token(gw, SYS_A_CLIENT.0, SYS_A_CLIENT.1).await
+}
+
+/// Obtains a bearer token with OAuth2 client credentials.
+pub async fn client_token(gw: &Gateway, client_id: &str, secret: &str) -> String {
     let r = anonymous()
         .post(gw.url("/oauth2/token"))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", SYS_A_CLIENT.0),
-            ("client_secret", SYS_A_CLIENT.1),
+            ("client_id", client_id),
+            ("client_secret", secret),
         ])
         .send()
         .await
         .expect("token request");
-    assert_eq!(r.status(), 200, "token endpoint refused sys-a");
+    assert_eq!(r.status(), 200, "token endpoint refused {client_id}");
     let body: Value = r.json().await.expect("token json");
     body["access_token"]
         .as_str()

@@ -231,9 +231,6 @@ fn member<'a>(block: &'a serde_json::Map<String, Value>, name: &str) -> Result<&
 }
 
 /// Checks a publication body against its path; the event and descriptor when it holds.
-///
-/// `lifecycle` may be a string or, as `contracts/schemas/vapex-descriptor`
-/// writes it, an object whose `state` is the string.
 fn check_submission<'a>(path: &EntryKey, body: &'a Value) -> Result<(Event, &'a Value), String> {
     let event = body
         .get("event")
@@ -270,12 +267,7 @@ fn check_submission<'a>(path: &EntryKey, body: &'a Value) -> Result<(Event, &'a 
             ));
         }
     }
-    let lifecycle = match block.get("lifecycle") {
-        Some(Value::String(state)) => Some(state.as_str()),
-        Some(Value::Object(lifecycle)) => lifecycle.get("state").and_then(Value::as_str),
-        _ => None,
-    }
-    .ok_or("descriptor.x-vapex.lifecycle must be a string (or an object with a string state)")?;
+    let lifecycle = member(block, "lifecycle")?;
     if lifecycle != event.lifecycle() {
         return Err(format!(
             "descriptor.x-vapex.lifecycle {lifecycle:?} does not agree with event {:?}: it must be {:?}",

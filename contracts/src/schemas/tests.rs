@@ -324,37 +324,6 @@ fn procedure_result() -> ProcedureResult {
     }
 }
 
-fn vapex_descriptor() -> Value {
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Tra cứu công dân", "version": "v1" },
-        "servers": [{ "url": "https://lgsp.dongthap.gov.vn/api/population/v1" }],
-        "paths": {
-            "/citizens/{soDinhDanh}": { "get": { "responses": { "200": { "description": "OK" } } } }
-        },
-        "x-vapex": {
-            "agencyCode": "000.00.00.H29",
-            "serviceCode": "population",
-            "version": "v1",
-            "contract": "citizen",
-            "dataClass": "confidential",
-            "securityLevel": 3,
-            "personalData": true,
-            "sla": { "availabilityPercent": 99.5, "latencyP95Ms": 800, "supportHours": "24/7" },
-            "lifecycle": { "state": "published", "since": "2026-01-01" },
-            "contacts": [
-                { "role": "technical", "name": "Trung tâm CĐS", "email": "cds@dongthap.gov.vn" },
-                { "role": "security", "name": "Đội ATTT", "email": "attt@dongthap.gov.vn", "phone": "+84 277 385 0000" }
-            ],
-            "gateway": {
-                "endpoint": "https://lgsp.dongthap.gov.vn/api/population/v1",
-                "authentication": ["oauth2ClientCredentials", "mtls"]
-            }
-        },
-        "x-origin": "lgsp"
-    })
-}
-
 #[test]
 fn every_contract_compiles_and_is_found_by_name() {
     for name in ContractName::ALL {
@@ -575,7 +544,7 @@ fn every_schema_member_is_a_field_of_its_type() {
 #[test]
 fn invalid_values_fail_at_the_offending_pointer() {
     let citizen = serde_json::to_value(citizen()).expect("json");
-    let cases: [(ContractName, Value, &[&str]); 12] = [
+    let cases: [(ContractName, Value, &[&str]); 11] = [
         (
             ContractName::Citizen,
             with(&citizen, "/soDinhDanh", Some(json!("003203004567"))),
@@ -647,25 +616,10 @@ fn invalid_values_fail_at_the_offending_pointer() {
             ),
             &["/soPhieu"],
         ),
-        (
-            ContractName::VapexDescriptor,
-            with(
-                &vapex_descriptor(),
-                "/x-vapex/lifecycle/state",
-                Some(json!("deprecated")),
-            ),
-            &["/x-vapex/lifecycle/sunset"],
-        ),
     ];
     for (name, value, expected) in cases {
         assert_eq!(pointers(name, &value), expected, "{name}: {value}");
     }
-    assert!(pointers(ContractName::VapexDescriptor, &vapex_descriptor()).is_empty());
-    let extra = with(&vapex_descriptor(), "/x-vapex/owner", Some(json!("me")));
-    assert_eq!(
-        pointers(ContractName::VapexDescriptor, &extra),
-        ["/x-vapex/owner"]
-    );
 }
 
 #[test]

@@ -166,6 +166,36 @@ async fn caught_up(state: &NodeState) -> Result<(), AdminError> {
     })
 }
 
+/// One entity as a registry declaration of its own.
+trait Declared {
+    fn into_registry(self) -> RegistryData;
+}
+
+macro_rules! declared_as {
+    ($($entity:ty => $field:ident),* $(,)?) => {$(
+        impl Declared for $entity {
+            fn into_registry(self) -> RegistryData {
+                RegistryData { $field: vec![self], ..Default::default() }
+            }
+        }
+    )*};
+}
+
+declared_as!(Agency => agencies, System => systems, Service => services, Credential => credentials, Subscription => subscriptions);
+
+impl Declared for PolicyBundle {
+    fn into_registry(self) -> RegistryData {
+        RegistryData {
+            policy: Some(self),
+            ..Default::default()
+        }
+    }
+}
+
+fn declared(entity: impl Declared) -> RegistryData {
+    entity.into_registry()
+}
+
 fn registry(state: &NodeState) -> std::sync::Arc<crate::registry::snapshot::Snapshot> {
     state.snapshot.current()
 }
@@ -280,15 +310,7 @@ async fn create_agency(
             agency.code, agency.code
         )));
     }
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            agencies: vec![agency.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(agency.clone())).await?;
     Ok((StatusCode::CREATED, Json(agency)))
 }
 
@@ -309,15 +331,7 @@ async fn put_agency(
             agency.code
         )));
     }
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            agencies: vec![agency.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(agency.clone())).await?;
     Ok(Json(agency))
 }
 
@@ -439,15 +453,7 @@ async fn create_system(
             note: None,
         }],
     };
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            systems: vec![system.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(system.clone())).await?;
     Ok((StatusCode::CREATED, Json(system)))
 }
 
@@ -516,15 +522,7 @@ async fn put_system(
     if let Some(allow) = change.ip_allow {
         system.ip_allow = allow;
     }
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            systems: vec![system.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(system.clone())).await?;
     Ok(Json(system))
 }
 
@@ -608,15 +606,7 @@ async fn advance_onboarding(
         at_ms: now_ms(),
         note: change.note,
     });
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            systems: vec![system.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(system.clone())).await?;
     Ok(Json(system))
 }
 
@@ -712,15 +702,7 @@ async fn issue_credential(
         kind,
         revoked: false,
     };
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            credentials: vec![credential],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(credential)).await?;
     Ok((
         StatusCode::CREATED,
         Json(IssuedCredential {
@@ -823,15 +805,7 @@ async fn rotate_credential(
         }
     };
     let system = credential.system.to_string();
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            credentials: vec![credential],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(credential)).await?;
     Ok(Json(IssuedCredential {
         id,
         system,
@@ -909,15 +883,7 @@ async fn register(state: &NodeState, caller: &AdminCaller, service: Service) -> 
             service.slug, service.version
         )));
     }
-    commit(
-        state,
-        caller,
-        RegistryData {
-            services: vec![service.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(state, caller, declared(service.clone())).await?;
     Ok((StatusCode::CREATED, Json(service)))
 }
 
@@ -970,15 +936,7 @@ async fn put_service(
     service.state = stored.state;
     service.deprecated_on = stored.deprecated_on;
     service.sunset_on = stored.sunset_on;
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            services: vec![service.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(service.clone())).await?;
     Ok(Json(service))
 }
 
@@ -1051,15 +1009,7 @@ async fn change_lifecycle(
         service.sunset_on = None;
     }
     service.state = change.state;
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            services: vec![service.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(service.clone())).await?;
     Ok(Json(service))
 }
 
@@ -1203,15 +1153,7 @@ async fn request_subscription(
         purposes: request.purposes,
         write_back: false,
     };
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            subscriptions: vec![subscription.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(subscription.clone())).await?;
     Ok((StatusCode::CREATED, Json(subscription)))
 }
 
@@ -1262,15 +1204,7 @@ async fn approve_subscription(
     if let Some(purposes) = approval.purposes {
         subscription.purposes = purposes;
     }
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            subscriptions: vec![subscription.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(subscription.clone())).await?;
     Ok(Json(subscription))
 }
 
@@ -1357,15 +1291,7 @@ async fn set_plan(
     }
     let mut subscription = find_subscription(&state, &system, &service)?;
     subscription.plan = plan;
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            subscriptions: vec![subscription.clone()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(subscription.clone())).await?;
     Ok(Json(subscription))
 }
 
@@ -1394,15 +1320,7 @@ async fn put_policy(
     PolicySet::parse(&bundle.version, &bundle.cedar, &bundle.fields).map_err(|e| {
         AdminError::InvalidRequest(format!("the policy bundle does not compile: {e}"))
     })?;
-    commit(
-        &state,
-        &caller,
-        RegistryData {
-            policy: Some(bundle.clone()),
-            ..Default::default()
-        },
-    )
-    .await?;
+    commit(&state, &caller, declared(bundle.clone())).await?;
     Ok(Json(bundle))
 }
 

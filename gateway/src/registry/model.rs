@@ -552,6 +552,56 @@ pub struct PolicyBundle {
     pub fields: String,
 }
 
+impl RegistryData {
+    /// Sorts every list by its key. Done in Rust rather than by ORDER BY:
+    /// PostgreSQL collations ignore punctuation, which would order slugs
+    /// differently from SQLite.
+    pub fn sort(&mut self) {
+        self.agencies.sort_by(|a, b| a.code.cmp(&b.code));
+        self.systems.sort_by(|a, b| a.slug.cmp(&b.slug));
+        self.services
+            .sort_by(|a, b| (&a.slug, &a.version).cmp(&(&b.slug, &b.version)));
+        self.credentials.sort_by(|a, b| a.id.cmp(&b.id));
+        self.subscriptions
+            .sort_by(|a, b| (&a.system, &a.service).cmp(&(&b.system, &b.service)));
+    }
+
+    /// Replaces or adds every entity of `changes` (the policy too), keeping
+    /// the lists sorted: what a node does with the rows written since its snapshot.
+    pub fn merge(&mut self, changes: RegistryData) {
+        // The held lists are sorted: each change is a binary search and at
+        // most one insertion, not a re-sort of ten thousand entries.
+        fn merge_by<T>(
+            into: &mut Vec<T>,
+            changed: Vec<T>,
+            order: impl Fn(&T, &T) -> std::cmp::Ordering,
+        ) {
+            for item in changed {
+                match into.binary_search_by(|held| order(held, &item)) {
+                    Ok(at) => into[at] = item,
+                    Err(at) => into.insert(at, item),
+                }
+            }
+        }
+        merge_by(&mut self.agencies, changes.agencies, |a, b| {
+            a.code.cmp(&b.code)
+        });
+        merge_by(&mut self.systems, changes.systems, |a, b| {
+            a.slug.cmp(&b.slug)
+        });
+        merge_by(&mut self.services, changes.services, |a, b| {
+            (&a.slug, &a.version).cmp(&(&b.slug, &b.version))
+        });
+        merge_by(&mut self.credentials, changes.credentials, |a, b| {
+            a.id.cmp(&b.id)
+        });
+        merge_by(&mut self.subscriptions, changes.subscriptions, |a, b| {
+            (&a.system, &a.service).cmp(&(&b.system, &b.service))
+        });
+        self.policy = changes.policy;
+    }
+}
+
 /// Everything the registry holds: what `lgsp apply` reads and the snapshot is built from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -574,4 +624,38 @@ pub struct RegistryData {
     /// The policy bundle in force; the built-in default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyBundle>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(toml_text: &str) -> RegistryData {
+        toml::from_str(toml_text).expect("registry")
+    }
+
+    #[test]
+    fn merge_replaces_by_key_adds_new_and_keeps_order() {
+        let mut held = data(
+            "[[agencies]]\ncode='000.00.00.H29'\nname='Tỉnh'\n\
+             [[services]]\nslug='b'\nversion='v1'\nname='B'\nowner='000.00.00.H29'\nupstream={url='http://x'}\n\
+             [[services]]\nslug='d'\nversion='v1'\nname='D'\nowner='000.00.00.H29'\nupstream={url='http://x'}\n",
+        );
+        let changes = data(
+            "[[services]]\nslug='d'\nversion='v1'\nname='D2'\nowner='000.00.00.H29'\nstate='retired'\nupstream={url='http://x'}\n\
+             [[services]]\nslug='a'\nversion='v2'\nname='A'\nowner='000.00.00.H29'\nupstream={url='http://x'}\n",
+        );
+        held.merge(changes);
+        let names: Vec<(&str, &str, &str)> = held
+            .services
+            .iter()
+            .map(|s| (s.slug.as_str(), s.version.as_str(), s.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("a", "v2", "A"), ("b", "v1", "B"), ("d", "v1", "D2")]
+        );
+        assert_eq!(held.services[2].state, ServiceState::Retired);
+        assert_eq!(held.agencies.len(), 1, "entities not in the changes stay");
+    }
 }

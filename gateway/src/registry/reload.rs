@@ -46,8 +46,37 @@ async fn build(
     previous: Option<&Snapshot>,
 ) -> Result<Snapshot, ReloadError> {
     let started = Instant::now();
-    let (version, data) = store.load_registry().await?;
-    let snapshot = Snapshot::build_from(previous, version, data, config, upstreams)?;
+    let mut changed = None;
+    let (version, data) = match previous.filter(|p| p.version >= 0) {
+        // Only the rows written since the held version are read and parsed.
+        Some(previous) => {
+            let (version, changes) = store.load_registry_since(previous.version).await?;
+            if changes.agencies.is_empty()
+                && changes.systems.is_empty()
+                && changes.services.is_empty()
+                && changes.credentials.is_empty()
+                && changes.subscriptions.is_empty()
+            {
+                // A policy change, or rows written by a node that predates
+                // revisions: read everything rather than guess.
+                store.load_registry().await?
+            } else {
+                changed = Some(
+                    changes
+                        .services
+                        .iter()
+                        .map(|s| format!("{}/{}", s.slug, s.version))
+                        .collect::<std::collections::HashSet<String>>(),
+                );
+                let mut data = previous.data.clone();
+                data.merge(changes);
+                (version, data)
+            }
+        }
+        None => store.load_registry().await?,
+    };
+    let snapshot =
+        Snapshot::build_from(previous, changed.as_ref(), version, data, config, upstreams)?;
     SnapshotReloaded {
         version,
         routes: snapshot.route_count(),

@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use lgsp_adapters::rest::CallSettings;
 use lgsp_contracts::Contract;
 use lgsp_policies::{PolicyEngine, PolicyError, PolicySet};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -206,6 +206,26 @@ pub enum Lookup<'a> {
     NotFound,
 }
 
+/// Shards of the route table. A change rebuilds only the shards of the
+/// slugs it touches and shares the others with the previous snapshot, so one
+/// change among ten thousand routes copies a few hundred entries, not all.
+const ROUTE_SHARDS: usize = 64;
+
+/// Routes by slug, then version: a slug has a handful of versions, so a
+/// small list is cheaper to build, search and drop than a map.
+type RouteShard = HashMap<String, Vec<(String, Arc<Route>)>>;
+
+/// The route table, in [`ROUTE_SHARDS`] shards by slug.
+type RouteShards = Vec<Arc<RouteShard>>;
+
+/// The shard of a slug (SipHash with fixed keys: the same on every build).
+fn shard_of(slug: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    slug.hash(&mut hasher);
+    (hasher.finish() % ROUTE_SHARDS as u64) as usize
+}
+
 /// One immutable view of the registry.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -219,7 +239,7 @@ pub struct Snapshot {
     pub consumers: Consumers,
     /// The policy bundle in force, with its decision cache.
     pub policy: PolicyEngine,
-    routes: HashMap<String, HashMap<String, Arc<Route>>>,
+    routes: RouteShards,
 }
 
 impl Snapshot {
@@ -233,38 +253,36 @@ impl Snapshot {
         config: &Config,
         upstreams: &Upstreams,
     ) -> Result<Snapshot, PolicyError> {
-        Snapshot::build_from(None, version, data, config, upstreams)
+        Snapshot::build_from(None, None, version, data, config, upstreams)
     }
 
     /// [`Snapshot::build`], keeping the routes of `previous` whose service is
     /// unchanged: with ten thousand routes, one change compiles one route.
+    /// `changed` names the services (`slug/version`) known to differ from
+    /// `previous`; the others are kept without comparing them. Without it,
+    /// each service is compared with its previous route's.
     pub fn build_from(
         previous: Option<&Snapshot>,
+        changed: Option<&HashSet<String>>,
         version: i64,
         data: RegistryData,
         config: &Config,
         upstreams: &Upstreams,
     ) -> Result<Snapshot, PolicyError> {
-        let policy = match &data.policy {
-            Some(bundle) => PolicySet::parse(&bundle.version, &bundle.cedar, &bundle.fields)?,
-            None => PolicySet::builtin(),
+        let policy = match (previous, &data.policy) {
+            // Compiling Cedar is the costly part of a rebuild; an unchanged bundle is reused.
+            (Some(previous), bundle) if previous.data.policy == *bundle => {
+                previous.policy.policies().clone()
+            }
+            (_, Some(bundle)) => PolicySet::parse(&bundle.version, &bundle.cedar, &bundle.fields)?,
+            (_, None) => PolicySet::builtin(),
         };
-        let mut routes: HashMap<String, HashMap<String, Arc<Route>>> = HashMap::new();
-        for service in &data.services {
-            let kept =
-                previous.and_then(
-                    |p| match p.lookup(service.slug.as_str(), &service.version) {
-                        Lookup::Found(route) if route.service == *service => Some(route.clone()),
-                        _ => None,
-                    },
-                );
-            let route =
-                kept.unwrap_or_else(|| Arc::new(Route::build(service.clone(), config, upstreams)));
-            routes
-                .entry(service.slug.to_string())
-                .or_default()
-                .insert(service.version.clone(), route);
-        }
+        let routes = match (previous, changed) {
+            (Some(previous), Some(changed)) => {
+                Snapshot::changed_routes(previous, changed, &data, config, upstreams)
+            }
+            _ => Snapshot::all_routes(previous, &data, config, upstreams),
+        };
         let consumers = Consumers::build(&data);
         Ok(Snapshot {
             version,
@@ -276,6 +294,63 @@ impl Snapshot {
         })
     }
 
+    /// Every route, keeping those of `previous` whose service is equal.
+    fn all_routes(
+        previous: Option<&Snapshot>,
+        data: &RegistryData,
+        config: &Config,
+        upstreams: &Upstreams,
+    ) -> RouteShards {
+        let mut shards: Vec<RouteShard> = vec![HashMap::new(); ROUTE_SHARDS];
+        for service in &data.services {
+            let kept =
+                previous.and_then(
+                    |p| match p.lookup(service.slug.as_str(), &service.version) {
+                        Lookup::Found(route) if route.service == *service => Some(route.clone()),
+                        _ => None,
+                    },
+                );
+            let route =
+                kept.unwrap_or_else(|| Arc::new(Route::build(service.clone(), config, upstreams)));
+            shards[shard_of(service.slug.as_str())]
+                .entry(service.slug.to_string())
+                .or_default()
+                .push((service.version.clone(), route));
+        }
+        shards.into_iter().map(Arc::new).collect()
+    }
+
+    /// The routes of `previous` with those in `changed` (`slug/version`,
+    /// new or different) rebuilt from `data`; untouched shards are shared.
+    fn changed_routes(
+        previous: &Snapshot,
+        changed: &HashSet<String>,
+        data: &RegistryData,
+        config: &Config,
+        upstreams: &Upstreams,
+    ) -> RouteShards {
+        let mut shards = previous.routes.clone();
+        for key in changed {
+            let Some((slug, version)) = key.split_once('/') else {
+                continue;
+            };
+            let found = data
+                .services
+                .binary_search_by(|s| (s.slug.as_str(), s.version.as_str()).cmp(&(slug, version)));
+            let Ok(at) = found else {
+                continue;
+            };
+            let route = Arc::new(Route::build(data.services[at].clone(), config, upstreams));
+            let shard = Arc::make_mut(&mut shards[shard_of(slug)]);
+            let versions = shard.entry(slug.to_string()).or_default();
+            match versions.iter_mut().find(|(v, _)| v == version) {
+                Some(held) => held.1 = route,
+                None => versions.push((version.to_string(), route)),
+            }
+        }
+        shards
+    }
+
     /// An empty snapshot, before the first load.
     pub fn empty() -> Snapshot {
         Snapshot {
@@ -284,25 +359,30 @@ impl Snapshot {
             data: RegistryData::default(),
             consumers: Consumers::default(),
             policy: PolicyEngine::new(PolicySet::builtin()),
-            routes: HashMap::new(),
+            routes: (0..ROUTE_SHARDS)
+                .map(|_| Arc::new(HashMap::new()))
+                .collect(),
         }
     }
 
     /// Looks a service version up.
     pub fn lookup(&self, slug: &str, version: &str) -> Lookup<'_> {
-        match self
-            .routes
+        match self.routes[shard_of(slug)]
             .get(slug)
-            .and_then(|versions| versions.get(version))
+            .and_then(|versions| versions.iter().find(|(v, _)| v == version))
         {
-            Some(route) => Lookup::Found(route),
+            Some((_, route)) => Lookup::Found(route),
             None => Lookup::NotFound,
         }
     }
 
     /// Number of routable service versions.
     pub fn route_count(&self) -> usize {
-        self.routes.values().map(HashMap::len).sum()
+        self.routes
+            .iter()
+            .flat_map(|shard| shard.values())
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -358,6 +438,74 @@ mod tests {
             ops.iter().map(|(m, p)| format!("[[operations]]\nmethod='{m}'\npath='{p}'\n")).collect::<String>()
         ))
         .expect("service")
+    }
+
+    fn named(slug: &str, name: &str) -> Service {
+        let mut s = service(&[]);
+        s.slug = lgsp_contracts::Slug::parse(slug).expect("slug");
+        s.name = name.into();
+        s
+    }
+
+    fn data_of(mut services: Vec<Service>) -> RegistryData {
+        services.sort_by(|a, b| (&a.slug, &a.version).cmp(&(&b.slug, &b.version)));
+        RegistryData {
+            services,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_change_rebuilds_its_route_and_shares_the_rest() {
+        let config = Config::default();
+        let upstreams = Upstreams::plain();
+        let many: Vec<Service> = (0..500)
+            .map(|i| named(&format!("svc-{i:03}"), "x"))
+            .collect();
+        let first = Snapshot::build(1, data_of(many.clone()), &config, &upstreams).expect("build");
+        let mut next = many.clone();
+        next[7].name = "đổi tên".into();
+        next.push(named("moi", "mới"));
+        let changed: HashSet<String> = ["svc-007/v1".to_string(), "moi/v1".to_string()].into();
+        let second = Snapshot::build_from(
+            Some(&first),
+            Some(&changed),
+            2,
+            data_of(next.clone()),
+            &config,
+            &upstreams,
+        )
+        .expect("build");
+        let route = |snap: &Snapshot, slug: &str| match snap.lookup(slug, "v1") {
+            Lookup::Found(route) => route.clone(),
+            Lookup::NotFound => panic!("{slug} not routed"),
+        };
+        assert_eq!(route(&second, "svc-007").service.name, "đổi tên");
+        assert_eq!(route(&second, "moi").service.name, "mới");
+        assert!(
+            Arc::ptr_eq(&route(&first, "svc-100"), &route(&second, "svc-100")),
+            "unchanged routes are kept"
+        );
+        assert_eq!(second.route_count(), 501);
+        let shared = first
+            .routes
+            .iter()
+            .zip(&second.routes)
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert!(
+            shared >= ROUTE_SHARDS - 2,
+            "only the touched shards are rebuilt: {shared} shared"
+        );
+        // Without the change list every service is compared: the same result.
+        let compared =
+            Snapshot::build_from(Some(&first), None, 2, data_of(next), &config, &upstreams)
+                .expect("build");
+        assert_eq!(route(&compared, "svc-007").service.name, "đổi tên");
+        assert!(Arc::ptr_eq(
+            &route(&first, "svc-100"),
+            &route(&compared, "svc-100")
+        ));
     }
 
     #[test]

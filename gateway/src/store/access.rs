@@ -41,14 +41,19 @@ impl Entity for Credential {
         row.try_get("id")
     }
 
-    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+    fn upsert(
+        &self,
+        definition: String,
+        now: i64,
+        revision: i64,
+    ) -> Query<'static, Any, AnyArguments<'static>> {
         let (kind, lookup) = lookup_of(&self.kind);
         sqlx::query(
-            "INSERT INTO credentials (id, system, kind, lookup, revoked, definition, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO credentials (id, system, kind, lookup, revoked, definition, updated_at, revision) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (id) DO UPDATE SET system = excluded.system, kind = excluded.kind, \
              lookup = excluded.lookup, revoked = excluded.revoked, \
-             definition = excluded.definition, updated_at = excluded.updated_at",
+             definition = excluded.definition, updated_at = excluded.updated_at, revision = excluded.revision",
         )
         .bind(self.id.to_string())
         .bind(self.system.to_string())
@@ -57,6 +62,7 @@ impl Entity for Credential {
         .bind(i64::from(self.revoked))
         .bind(definition)
         .bind(now)
+        .bind(revision)
     }
 }
 
@@ -74,18 +80,24 @@ impl Entity for Subscription {
         Ok(format!("{system}/{service}"))
     }
 
-    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+    fn upsert(
+        &self,
+        definition: String,
+        now: i64,
+        revision: i64,
+    ) -> Query<'static, Any, AnyArguments<'static>> {
         sqlx::query(
-            "INSERT INTO subscriptions (system, service, state, definition, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO subscriptions (system, service, state, definition, updated_at, revision) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (system, service) DO UPDATE SET state = excluded.state, \
-             definition = excluded.definition, updated_at = excluded.updated_at",
+             definition = excluded.definition, updated_at = excluded.updated_at, revision = excluded.revision",
         )
         .bind(self.system.to_string())
         .bind(self.service.to_string())
         .bind(subscription_state_name(self.state).to_string())
         .bind(definition)
         .bind(now)
+        .bind(revision)
     }
 }
 
@@ -192,17 +204,14 @@ pub(super) struct StoredAccess {
 }
 
 impl StoredAccess {
-    /// Reads the service slugs and credential lookups; `systems` are the keys
-    /// of the stored systems the caller has already read.
+    /// Reads the credential lookups; `systems` are the keys of the stored
+    /// systems and `service_slugs` the stored slugs of every service the
+    /// declared subscriptions name, both already read by the caller.
     pub(super) async fn read(
         conn: &mut AnyConnection,
         systems: BTreeSet<String>,
+        service_slugs: BTreeSet<String>,
     ) -> Result<StoredAccess, StoreError> {
-        let service_slugs = sqlx::query_scalar::<_, String>("SELECT DISTINCT slug FROM services")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
         let mut lookups = BTreeMap::new();
         for row in sqlx::query("SELECT id, kind, lookup FROM credentials")
             .fetch_all(&mut *conn)
@@ -372,7 +381,7 @@ pub(super) async fn write_policy(
         }
         PolicyChange::Create => {
             sqlx::query(
-                "INSERT INTO policy_bundles (version, definition, created_at) VALUES ($1, $2, $3)",
+                "INSERT INTO policy_bundles (version, definition, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(version.clone())
             .bind(declared.text.clone())
@@ -506,7 +515,8 @@ impl Store {
         let definition = serialize_stored(&what, &subscription)?;
         let now = now_millis();
         sqlx::query(
-            "UPDATE subscriptions SET state = $1, definition = $2, updated_at = $3 \
+            "UPDATE subscriptions SET state = $1, definition = $2, updated_at = $3, \
+             revision = (SELECT version + 1 FROM registry_meta WHERE id = 1) \
              WHERE system = $4 AND service = $5",
         )
         .bind(subscription_state_name(state).to_string())
@@ -565,7 +575,8 @@ impl Store {
         let definition = serialize_stored(&what, &credential)?;
         let now = now_millis();
         sqlx::query(
-            "UPDATE credentials SET revoked = $1, definition = $2, updated_at = $3 WHERE id = $4",
+            "UPDATE credentials SET revoked = $1, definition = $2, updated_at = $3, \
+             revision = (SELECT version + 1 FROM registry_meta WHERE id = 1) WHERE id = $4",
         )
         .bind(1_i64)
         .bind(definition)

@@ -71,6 +71,21 @@ impl Store {
 
     /// The registry version and every entity, read in one transaction and sorted by key.
     pub async fn load_registry(&self) -> Result<(i64, RegistryData), StoreError> {
+        self.load_registry_rows(None).await
+    }
+
+    /// The registry version, the entities written after version `since`
+    /// (sorted by key) and the policy in force: what a node holding the
+    /// registry at `since` needs to catch up. Entities are never deleted,
+    /// so nothing else can have changed.
+    pub async fn load_registry_since(&self, since: i64) -> Result<(i64, RegistryData), StoreError> {
+        self.load_registry_rows(Some(since)).await
+    }
+
+    async fn load_registry_rows(
+        &self,
+        since: Option<i64>,
+    ) -> Result<(i64, RegistryData), StoreError> {
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             // Under PostgreSQL's default READ COMMITTED each SELECT would take
@@ -82,34 +97,25 @@ impl Store {
                 .await?;
         }
         let version = read_version(&mut tx).await?;
-        let mut agencies = parse_all::<Agency>(stored_definitions::<Agency>(&mut tx).await?)?;
-        let mut systems = parse_all::<System>(stored_definitions::<System>(&mut tx).await?)?;
-        let mut services = parse_all::<Service>(stored_definitions::<Service>(&mut tx).await?)?;
-        let mut credentials =
-            parse_all::<Credential>(stored_definitions::<Credential>(&mut tx).await?)?;
-        let mut subscriptions =
-            parse_all::<Subscription>(stored_definitions::<Subscription>(&mut tx).await?)?;
+        let agencies = parse_all::<Agency>(written_since::<Agency>(&mut tx, since).await?)?;
+        let systems = parse_all::<System>(written_since::<System>(&mut tx, since).await?)?;
+        let services = parse_all::<Service>(written_since::<Service>(&mut tx, since).await?)?;
+        let credentials =
+            parse_all::<Credential>(written_since::<Credential>(&mut tx, since).await?)?;
+        let subscriptions =
+            parse_all::<Subscription>(written_since::<Subscription>(&mut tx, since).await?)?;
         let policy = access::load_active_policy(&mut tx).await?;
         tx.commit().await?;
-
-        // Sorted here rather than by ORDER BY: PostgreSQL collations ignore
-        // punctuation, which would order slugs differently from SQLite.
-        agencies.sort_by(|a, b| a.code.cmp(&b.code));
-        systems.sort_by(|a, b| a.slug.cmp(&b.slug));
-        services.sort_by(|a, b| (&a.slug, &a.version).cmp(&(&b.slug, &b.version)));
-        credentials.sort_by(|a, b| a.id.cmp(&b.id));
-        subscriptions.sort_by(|a, b| (&a.system, &a.service).cmp(&(&b.system, &b.service)));
-        Ok((
-            version,
-            RegistryData {
-                agencies,
-                systems,
-                services,
-                credentials,
-                subscriptions,
-                policy,
-            },
-        ))
+        let mut data = RegistryData {
+            agencies,
+            systems,
+            services,
+            credentials,
+            subscriptions,
+            policy,
+        };
+        data.sort();
+        Ok((version, data))
     }
 
     /// Upserts every entity of `desired` in one transaction and reports what changed.
@@ -160,7 +166,7 @@ impl Store {
         lock_registry(&mut tx).await?;
         let stored_agencies = stored_definitions::<Agency>(&mut tx).await?;
         let stored_systems = stored_definitions::<System>(&mut tx).await?;
-        let stored_services = stored_definitions::<Service>(&mut tx).await?;
+        let stored_services = stored_services_for(&mut tx, &services, &subscriptions).await?;
         let stored_credentials = stored_definitions::<Credential>(&mut tx).await?;
         let stored_subscriptions = stored_definitions::<Subscription>(&mut tx).await?;
         let mut parents = HashMap::new();
@@ -173,8 +179,16 @@ impl Store {
             parents.insert(code, parent);
         }
         validate(&agencies, &systems, &services, parents)?;
-        let stored_access =
-            StoredAccess::read(&mut tx, stored_systems.keys().cloned().collect()).await?;
+        let stored_slugs = stored_services
+            .keys()
+            .filter_map(|key| key.split_once('/').map(|(slug, _)| slug.to_string()))
+            .collect();
+        let stored_access = StoredAccess::read(
+            &mut tx,
+            stored_systems.keys().cloned().collect(),
+            stored_slugs,
+        )
+        .await?;
         let service_slugs: BTreeSet<String> = services
             .values()
             .map(|declared| declared.entity.slug.to_string())
@@ -209,6 +223,7 @@ impl Store {
         let mut report = ApplyReport::default();
         let mut writing = Writing {
             now,
+            revision: read_version(&mut tx).await? + 1,
             report: &mut report,
             log: &mut log,
         };
@@ -366,8 +381,13 @@ pub(super) trait Entity: Serialize + DeserializeOwned {
     fn key(&self) -> String;
     /// The key of a row selected by `SELECT`.
     fn row_key(row: &AnyRow) -> Result<String, sqlx::Error>;
-    /// The upsert of this entity with its serialized definition.
-    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>>;
+    /// The upsert of this entity with its serialized definition, written at registry version `revision`.
+    fn upsert(
+        &self,
+        definition: String,
+        now: i64,
+        revision: i64,
+    ) -> Query<'static, Any, AnyArguments<'static>>;
 }
 
 impl Entity for Agency {
@@ -382,18 +402,24 @@ impl Entity for Agency {
         row.try_get("code")
     }
 
-    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+    fn upsert(
+        &self,
+        definition: String,
+        now: i64,
+        revision: i64,
+    ) -> Query<'static, Any, AnyArguments<'static>> {
         sqlx::query(
-            "INSERT INTO agencies (code, name, parent, definition, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO agencies (code, name, parent, definition, updated_at, revision) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, \
-             definition = excluded.definition, updated_at = excluded.updated_at",
+             definition = excluded.definition, updated_at = excluded.updated_at, revision = excluded.revision",
         )
         .bind(self.code.to_string())
         .bind(self.name.clone())
         .bind(self.parent.as_ref().map(|parent| parent.to_string()))
         .bind(definition)
         .bind(now)
+        .bind(revision)
     }
 }
 
@@ -409,16 +435,22 @@ impl Entity for System {
         row.try_get("slug")
     }
 
-    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+    fn upsert(
+        &self,
+        definition: String,
+        now: i64,
+        revision: i64,
+    ) -> Query<'static, Any, AnyArguments<'static>> {
         sqlx::query(
-            "INSERT INTO systems (slug, agency, definition, updated_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO systems (slug, agency, definition, updated_at, revision) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (slug) DO UPDATE SET agency = excluded.agency, \
-             definition = excluded.definition, updated_at = excluded.updated_at",
+             definition = excluded.definition, updated_at = excluded.updated_at, revision = excluded.revision",
         )
         .bind(self.slug.to_string())
         .bind(self.agency.to_string())
         .bind(definition)
         .bind(now)
+        .bind(revision)
     }
 }
 
@@ -436,13 +468,18 @@ impl Entity for Service {
         Ok(format!("{slug}/{version}"))
     }
 
-    fn upsert(&self, definition: String, now: i64) -> Query<'static, Any, AnyArguments<'static>> {
+    fn upsert(
+        &self,
+        definition: String,
+        now: i64,
+        revision: i64,
+    ) -> Query<'static, Any, AnyArguments<'static>> {
         sqlx::query(
-            "INSERT INTO services (slug, version, state, owner, definition, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO services (slug, version, state, owner, definition, updated_at, revision) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (slug, version) DO UPDATE SET state = excluded.state, \
              owner = excluded.owner, definition = excluded.definition, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, revision = excluded.revision",
         )
         .bind(self.slug.to_string())
         .bind(self.version.clone())
@@ -450,6 +487,7 @@ impl Entity for Service {
         .bind(self.owner.to_string())
         .bind(definition)
         .bind(now)
+        .bind(revision)
     }
 }
 
@@ -574,6 +612,8 @@ fn validate(
 pub(super) struct Writing<'a> {
     /// Now, unix ms: one instant for the whole apply.
     pub(super) now: i64,
+    /// The registry version this apply writes (the current one plus one).
+    pub(super) revision: i64,
     /// What the apply reports.
     pub(super) report: &'a mut ApplyReport,
     /// The apply's entries in the admin-change log.
@@ -611,7 +651,7 @@ async fn write_changes<T: Entity>(
         };
         entity
             .entity
-            .upsert(entity.text.clone(), writing.now)
+            .upsert(entity.text.clone(), writing.now, writing.revision)
             .execute(&mut *conn)
             .await?;
         let (action, list) = match before {
@@ -625,6 +665,58 @@ async fn write_changes<T: Entity>(
             .await?;
     }
     Ok(())
+}
+
+/// The stored definitions of one table written after registry version
+/// `since` (all of them for `None`), by key.
+async fn written_since<T: Entity>(
+    conn: &mut AnyConnection,
+    since: Option<i64>,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let Some(since) = since else {
+        return stored_definitions::<T>(conn).await;
+    };
+    let mut stored = BTreeMap::new();
+    for row in sqlx::query(&format!("{} WHERE revision > $1", T::SELECT))
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let definition: String = row.try_get("definition")?;
+        stored.insert(T::row_key(&row)?, definition);
+    }
+    Ok(stored)
+}
+
+/// The stored services an apply compares with: those it declares and
+/// those its subscriptions name, or all of them for a large declaration.
+/// Reading only these keeps one change cheap among ten thousand services.
+async fn stored_services_for(
+    conn: &mut AnyConnection,
+    services: &BTreeMap<String, Declared<'_, Service>>,
+    subscriptions: &BTreeMap<String, Declared<'_, Subscription>>,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    const TARGETED_MAX: usize = 64;
+    let slugs: BTreeSet<String> = services
+        .values()
+        .map(|d| d.entity.slug.to_string())
+        .chain(subscriptions.values().map(|d| d.entity.service.to_string()))
+        .collect();
+    if slugs.len() > TARGETED_MAX {
+        return stored_definitions::<Service>(conn).await;
+    }
+    let mut stored = BTreeMap::new();
+    for slug in slugs {
+        for row in sqlx::query("SELECT slug, version, definition FROM services WHERE slug = $1")
+            .bind(slug)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let definition: String = row.try_get("definition")?;
+            stored.insert(Service::row_key(&row)?, definition);
+        }
+    }
+    Ok(stored)
 }
 
 /// The stored definitions of one table, by key.
