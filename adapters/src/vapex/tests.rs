@@ -93,7 +93,7 @@ fn publication(key: &str, event: PublicationEvent, lifecycle: &str) -> Publicati
                 "agencyCode": "000.00.00.H29",
                 "serviceCode": "civil-status",
                 "version": "v1",
-                "lifecycle": { "state": lifecycle },
+                "lifecycle": lifecycle,
             },
         }),
     }
