@@ -1221,6 +1221,7 @@ operations = [{{ method = "GET", path = "/citizens/{{soDinhDanh}}" }}]
 [services.metadata]
 sla = {{ availability_percent = 99.0, response_time_ms = 900 }}
 contacts = [{{ name = "Lê Văn Cường", role = "business" }}]
+personal_data_fields = ["soDinhDanh"]
 "#,
             mock = mock.url()
         )

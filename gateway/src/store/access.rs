@@ -381,7 +381,7 @@ pub(super) async fn write_policy(
         }
         PolicyChange::Create => {
             sqlx::query(
-                "INSERT INTO policy_bundles (version, definition, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO policy_bundles (version, definition, created_at) VALUES ($1, $2, $3)",
             )
             .bind(version.clone())
             .bind(declared.text.clone())
