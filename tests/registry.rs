@@ -1248,37 +1248,16 @@ personal_data_fields = ["soDinhDanh"]
     assert_eq!(exported["services"], json!([]), "nothing was applied");
 
     // Published, then deprecated, then retired, each by a file: V-APEX follows.
-    let applied = gw.apply(&service("published", "")).await;
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    vapex_entry(&mock, "published").await;
-    let applied = gw
-        .apply(&service(
-            "deprecated",
-            "deprecated_on = \"2026-11-24\"\nsunset_on = \"2027-06-30\"",
-        ))
-        .await;
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    vapex_entry(&mock, "deprecated").await;
-    let applied = gw
-        .apply(&service(
-            "retired",
-            "deprecated_on = \"2026-11-24\"\nsunset_on = \"2027-06-30\"",
-        ))
-        .await;
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    vapex_entry(&mock, "retired").await;
+    let days = "deprecated_on = \"2026-11-24\"\nsunset_on = \"2027-06-30\"";
+    for (state, extra) in [("published", ""), ("deprecated", days), ("retired", days)] {
+        let applied = gw.apply(&service(state, extra)).await;
+        assert!(
+            applied.status.success(),
+            "{state}: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        );
+        vapex_entry(&mock, state).await;
+    }
     // The running node enforced it without a restart.
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
@@ -1299,15 +1278,7 @@ personal_data_fields = ["soDinhDanh"]
     // Applying the same file again publishes nothing new.
     let admin = admin(&gw, "province_admin", "quantri", None).await;
     let before = all_published(&admin, "population", 3).await;
-    assert!(
-        gw.apply(&service(
-            "retired",
-            "deprecated_on = \"2026-11-24\"\nsunset_on = \"2027-06-30\""
-        ))
-        .await
-        .status
-        .success()
-    );
+    assert!(gw.apply(&service("retired", days)).await.status.success());
     assert_eq!(all_published(&admin, "population", 3).await, before);
 }
 
