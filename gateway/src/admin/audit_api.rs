@@ -340,7 +340,19 @@ fn log_query(caller: &Auditor, endpoint: &str, filters: &str) {
 }
 
 /// `GET /audit/v1/records`: a page of matching records, newest first.
-async fn search<S: AuditorState>(
+#[utoipa::path(get, path = "/audit/v1/records", tag = "audit", params(
+        ("from" = Option<String>, Query, description = "RFC 3339 time or YYYY-MM-DD (Vietnam)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 time or YYYY-MM-DD (Vietnam)"),
+        ("system" = Option<String>, Query), ("agency" = Option<String>, Query),
+        ("officer" = Option<String>, Query), ("service" = Option<String>, Query),
+        ("purpose" = Option<String>, Query), ("dossier" = Option<String>, Query),
+        ("outcome" = Option<String>, Query, description = "allowed, refused or failed"),
+        ("subject" = Option<String>, Query, description = "the clear identifier; hashed server-side"),
+        ("subject_kind" = Option<String>, Query),
+        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "`records` and `next_cursor`"), (status = 403)),
+    security(("session" = [])))]
+pub(crate) async fn search<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -363,7 +375,10 @@ async fn search<S: AuditorState>(
 }
 
 /// `GET /audit/v1/records/{id}`: one record.
-async fn record<S: AuditorState>(
+#[utoipa::path(get, path = "/audit/v1/records/{id}", tag = "audit", params(("id" = String, Path)),
+    responses((status = 200, description = "The record, every column"), (status = 404)),
+    security(("session" = [])))]
+pub(crate) async fn record<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
     Path(id): Path<String>,
@@ -486,7 +501,13 @@ fn describe_in_vietnamese(access: &SubjectAccessRow) -> String {
 
 /// `GET /audit/v1/subjects/report`: who accessed this person's (or
 /// enterprise's) data, when and why, newest first.
-async fn subject_report<S: AuditorState>(
+#[utoipa::path(get, path = "/audit/v1/subjects/report", tag = "audit", params(
+        ("subject" = String, Query, description = "the clear identifier; hashed server-side"),
+        ("subject_kind" = Option<String>, Query), ("from" = Option<String>, Query),
+        ("to" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "`accesses` in Vietnamese sentences, `next_cursor`")),
+    security(("session" = [])))]
+pub(crate) async fn subject_report<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -519,7 +540,10 @@ async fn subject_report<S: AuditorState>(
 }
 
 /// `GET /audit/v1/checkpoints`: signed chain heads, by chain and newest first.
-async fn checkpoints<S: AuditorState>(
+#[utoipa::path(get, path = "/audit/v1/checkpoints", tag = "audit", params(
+        ("chain" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Signed checkpoints")), security(("session" = [])))]
+pub(crate) async fn checkpoints<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -549,7 +573,11 @@ async fn checkpoints<S: AuditorState>(
 /// text, secrets redacted), so a client can recompute its hash and links.
 /// `next_after` is the seq to pass as `after` for the next page, `null` on
 /// the last one.
-async fn admin_changes<S: AuditorState>(
+#[utoipa::path(get, path = "/audit/v1/admin-changes", tag = "audit", params(
+        ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, description = "`changes` with every column, `next_after`")),
+    security(("session" = [])))]
+pub(crate) async fn admin_changes<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -580,7 +608,7 @@ async fn admin_changes<S: AuditorState>(
 
 /// The last verification status, shared by the auditors of one router.
 #[derive(Debug, Default)]
-struct VerificationCache {
+pub(crate) struct VerificationCache {
     /// When it was computed, and the answer. The lock is held while the
     /// store is walked, so concurrent requests wait for one walk.
     last: tokio::sync::Mutex<Option<(Instant, Value)>>,
@@ -589,7 +617,10 @@ struct VerificationCache {
 /// `GET /audit/v1/verification`: every chain verified as `lgsp audit verify`
 /// does (pinning the node's audit key), with `checked_at`; the result is
 /// reused for [`VERIFICATION_CACHE`] so that auditors cannot hammer the store.
-async fn verification<S: AuditorState>(
+#[utoipa::path(get, path = "/audit/v1/verification", tag = "audit",
+    responses((status = 200, description = "Every chain verified, with `checked_at`")),
+    security(("session" = [])))]
+pub(crate) async fn verification<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
     Extension(cache): Extension<Arc<VerificationCache>>,
@@ -650,7 +681,19 @@ enum ExportFormat {
 /// archived by retention starts with `{"type":"anchor", …}` and the
 /// checkpoint signing it, which the first record left links to. CSV carries
 /// the records only, with a header row.
-async fn export<S: AuditorState>(
+#[utoipa::path(get, path = "/audit/v1/export", tag = "audit", params(
+        ("from" = Option<String>, Query, description = "RFC 3339 time or YYYY-MM-DD (Vietnam)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 time or YYYY-MM-DD (Vietnam)"),
+        ("system" = Option<String>, Query), ("agency" = Option<String>, Query),
+        ("officer" = Option<String>, Query), ("service" = Option<String>, Query),
+        ("purpose" = Option<String>, Query), ("dossier" = Option<String>, Query),
+        ("outcome" = Option<String>, Query, description = "allowed, refused or failed"),
+        ("subject" = Option<String>, Query, description = "the clear identifier; hashed server-side"),
+        ("subject_kind" = Option<String>, Query),
+        ("format" = String, Query, description = "jsonl (with checkpoints, verifiable offline) or csv")),
+    responses((status = 200, description = "A streamed JSONL or CSV export")),
+    security(("session" = [])))]
+pub(crate) async fn export<S: AuditorState>(
     State(state): State<S>,
     auditor: Auditor,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,

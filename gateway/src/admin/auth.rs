@@ -93,8 +93,8 @@ pub fn auth_routes<S: AdminState>() -> Router<S> {
 }
 
 /// The body of a sign-in; no `Debug`, so the password cannot reach a log.
-#[derive(Deserialize)]
-struct LoginRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct LoginRequest {
     /// The account's username.
     username: String,
     /// Its password.
@@ -114,8 +114,11 @@ struct LoginResponse {
     role: Role,
 }
 
-/// `POST /admin/v1/login`.
-async fn login<S: AdminState>(
+/// `POST /admin/v1/login`: a bearer session for a username and password.
+#[utoipa::path(post, path = "/admin/v1/login", tag = "sessions", request_body = LoginRequest,
+    responses((status = 200, description = "`access_token`, `token_type`, `expires_in`, `role`"),
+        (status = 401), (status = 429)))]
+pub(crate) async fn login<S: AdminState>(
     State(state): State<S>,
     Extension(guard): Extension<Arc<TokenEndpointGuard>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -192,7 +195,9 @@ async fn login<S: AdminState>(
 }
 
 /// `POST /admin/v1/logout`: ends the caller's session.
-async fn logout<S: AdminState>(
+#[utoipa::path(post, path = "/admin/v1/logout", tag = "sessions",
+    responses((status = 204), (status = 401)), security(("session" = [])))]
+pub(crate) async fn logout<S: AdminState>(
     State(state): State<S>,
     caller: AdminCaller,
     headers: HeaderMap,

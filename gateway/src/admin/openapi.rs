@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document of the admin API, generated from the handlers'
+//! The OpenAPI 3.1 document of the admin and auditor APIs, generated from the handlers'
 //! and types' annotations (utoipa) and served at `/admin/v1/openapi.json`.
 
 use axum::Json;
@@ -6,6 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::registry_api as api;
+use super::{audit_api, auth};
 
 /// The admin API's document.
 #[derive(OpenApi)]
@@ -26,6 +27,9 @@ use super::registry_api as api;
         api::get_policy, api::put_policy,
         api::list_accounts, api::create_account, api::disable_account, api::enable_account,
         api::admin_changes, api::publications,
+        auth::login, auth::logout,
+        audit_api::search, audit_api::record, audit_api::subject_report, audit_api::export,
+        audit_api::checkpoints, audit_api::verification, audit_api::admin_changes,
     ),
     modifiers(&SessionAuth),
     tags(
@@ -39,6 +43,8 @@ use super::registry_api as api;
         (name = "accounts", description = "Admin-plane accounts and roles"),
         (name = "changes", description = "The admin-change log"),
         (name = "publications", description = "Publications to V-APEX"),
+        (name = "sessions", description = "Sign-in to the admin listener"),
+        (name = "audit", description = "The auditor API: search, subject reports, export, checkpoints, verification"),
     )
 )]
 pub struct AdminApi;
