@@ -988,8 +988,8 @@ async fn change_lifecycle(
     if !lifecycle_allows(service.state, change.state) {
         return Err(AdminError::Conflict(format!(
             "service {slug}/{version} is {}; it cannot become {}",
-            state_name(service.state),
-            state_name(change.state)
+            service.state.as_str(),
+            change.state.as_str()
         )));
     }
     if change.state == ServiceState::Deprecated {
@@ -1011,13 +1011,6 @@ async fn change_lifecycle(
     service.state = change.state;
     commit(&state, &caller, declared(service.clone())).await?;
     Ok(Json(service))
-}
-
-fn state_name(state: ServiceState) -> String {
-    serde_json::to_value(state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// A service's V-APEX descriptor and what the conformance lint finds in it.
@@ -1140,7 +1133,7 @@ async fn request_subscription(
         return Err(AdminError::Conflict(format!(
             "system {} already has a {} subscription to {}",
             request.system,
-            state_name_sub(existing.state),
+            existing.state.as_str(),
             request.service
         )));
     }
@@ -1155,13 +1148,6 @@ async fn request_subscription(
     };
     commit(&state, &caller, declared(subscription.clone())).await?;
     Ok((StatusCode::CREATED, Json(subscription)))
-}
-
-fn state_name_sub(state: SubscriptionState) -> String {
-    serde_json::to_value(state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// What an approval may set besides the state.
@@ -1194,7 +1180,7 @@ async fn approve_subscription(
     if subscription.state != SubscriptionState::Requested {
         return Err(AdminError::Conflict(format!(
             "the subscription is {}; only a requested one can be approved",
-            state_name_sub(subscription.state)
+            subscription.state.as_str()
         )));
     }
     subscription.state = SubscriptionState::Approved;
@@ -1221,9 +1207,9 @@ async fn move_subscription(
     if subscription.state != from {
         return Err(AdminError::Conflict(format!(
             "the subscription is {}; only a {} one can become {}",
-            state_name_sub(subscription.state),
-            state_name_sub(from),
-            state_name_sub(to)
+            subscription.state.as_str(),
+            from.as_str(),
+            to.as_str()
         )));
     }
     state

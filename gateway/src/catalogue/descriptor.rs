@@ -91,10 +91,8 @@ impl Describer {
         block.insert("dataClass".into(), json!(service.data_class.as_str()));
         block.insert("securityLevel".into(), json!(service.security_level.get()));
         let lifecycle = match service.state {
-            ServiceState::Draft | ServiceState::Published => "published",
-            ServiceState::Deprecated => "deprecated",
-            ServiceState::Retired => "retired",
-            ServiceState::Blocked => "blocked",
+            ServiceState::Draft => ServiceState::Published.as_str(),
+            state => state.as_str(),
         };
         block.insert("lifecycle".into(), json!(lifecycle));
         if let Some(day) = &service.deprecated_on {

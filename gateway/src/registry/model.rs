@@ -154,6 +154,19 @@ pub enum ServiceState {
     Blocked,
 }
 
+impl ServiceState {
+    /// The state as files, the store's `state` column and the wire write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Draft => "draft",
+            ServiceState::Published => "published",
+            ServiceState::Deprecated => "deprecated",
+            ServiceState::Retired => "retired",
+            ServiceState::Blocked => "blocked",
+        }
+    }
+}
+
 /// How the gateway reaches a service's upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -487,6 +500,18 @@ pub enum SubscriptionState {
     Rejected,
     /// Withdrawn after approval.
     Revoked,
+}
+
+impl SubscriptionState {
+    /// The state as files, the store's `state` column and the wire write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionState::Requested => "requested",
+            SubscriptionState::Approved => "approved",
+            SubscriptionState::Rejected => "rejected",
+            SubscriptionState::Revoked => "revoked",
+        }
+    }
 }
 
 /// The rate plan of a subscription.

@@ -94,7 +94,7 @@ impl Entity for Subscription {
         )
         .bind(self.system.to_string())
         .bind(self.service.to_string())
-        .bind(subscription_state_name(self.state).to_string())
+        .bind(self.state.as_str().to_string())
         .bind(definition)
         .bind(now)
         .bind(revision)
@@ -117,16 +117,6 @@ fn lookup_label(kind: &str) -> &'static str {
         "api_key" => "API key hash",
         "certificate" => "certificate fingerprint",
         _ => "lookup value",
-    }
-}
-
-/// The subscriptions `state` column's value: the same snake_case name serde writes.
-fn subscription_state_name(state: SubscriptionState) -> &'static str {
-    match state {
-        SubscriptionState::Requested => "requested",
-        SubscriptionState::Approved => "approved",
-        SubscriptionState::Rejected => "rejected",
-        SubscriptionState::Revoked => "revoked",
     }
 }
 
@@ -519,7 +509,7 @@ impl Store {
              revision = (SELECT version + 1 FROM registry_meta WHERE id = 1) \
              WHERE system = $4 AND service = $5",
         )
-        .bind(subscription_state_name(state).to_string())
+        .bind(state.as_str().to_string())
         .bind(definition)
         .bind(now)
         .bind(system.to_string())
@@ -749,10 +739,7 @@ mod tests {
             SubscriptionState::Revoked,
         ] {
             let serde = serde_json::to_value(state).expect("state serializes");
-            assert_eq!(
-                serde,
-                Value::String(subscription_state_name(state).to_string())
-            );
+            assert_eq!(serde, Value::String(state.as_str().to_string()));
         }
         for kind in kinds() {
             let serde = serde_json::to_value(&kind).expect("kind serializes");

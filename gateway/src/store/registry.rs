@@ -483,22 +483,11 @@ impl Entity for Service {
         )
         .bind(self.slug.to_string())
         .bind(self.version.clone())
-        .bind(state_name(self.state).to_string())
+        .bind(self.state.as_str().to_string())
         .bind(self.owner.to_string())
         .bind(definition)
         .bind(now)
         .bind(revision)
-    }
-}
-
-/// The `state` column's value: the same snake_case name serde writes.
-fn state_name(state: ServiceState) -> &'static str {
-    match state {
-        ServiceState::Draft => "draft",
-        ServiceState::Published => "published",
-        ServiceState::Deprecated => "deprecated",
-        ServiceState::Retired => "retired",
-        ServiceState::Blocked => "blocked",
     }
 }
 
@@ -855,7 +844,7 @@ mod tests {
             ServiceState::Blocked,
         ] {
             let serde = serde_json::to_value(state).expect("state serializes");
-            assert_eq!(serde, Value::String(state_name(state).to_string()));
+            assert_eq!(serde, Value::String(state.as_str().to_string()));
         }
     }
 
