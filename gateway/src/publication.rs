@@ -4,6 +4,7 @@
 //! leased before delivery, and its id is the Idempotency-Key, so a row that
 //! two nodes (or a retry after a lost answer) deliver is one publication.
 
+use crate::audit::now_millis;
 use crate::config::VapexConfig;
 use crate::store::Store;
 use crate::store::publications::{DeliveryOutcome, OutboxRow, PublicationState};
@@ -11,7 +12,7 @@ use lgsp_adapters::vapex::{
     Publication, PublicationEvent, PublicationStatus, PublishError, VapexPublisher, VapexSettings,
 };
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -78,7 +79,7 @@ pub async fn deliver_due(
     store: &Store,
     client: &VapexPublisher,
 ) -> Result<(), crate::store::StoreError> {
-    let now = now_ms();
+    let now = now_millis();
     let mut seen = HashSet::new();
     for row in store.open_publications(BATCH).await? {
         // A later event must not be sent before an earlier one of the same
@@ -97,13 +98,15 @@ pub async fn deliver_due(
         {
             continue;
         }
-        let outcome = attempt(client, &row, now_ms()).await;
+        let outcome = attempt(client, &row, now_millis()).await;
         PublicationAttempted {
             row: &row,
             outcome: &outcome,
         }
         .emit();
-        store.record_delivery(&row.id, &outcome, now_ms()).await?;
+        store
+            .record_delivery(&row.id, &outcome, now_millis())
+            .await?;
     }
     Ok(())
 }
@@ -202,12 +205,6 @@ fn backoff(attempts: i64) -> Duration {
         .min(MAX_BACKOFF);
     let jitter = Duration::from_millis(rand::random::<u64>() % (base.as_millis() as u64 / 4 + 1));
     base + jitter
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A delivery attempt ended: logged once, here.

@@ -26,6 +26,7 @@ use super::accounts::{Role, create_user};
 use super::auth::{AdminCaller, require};
 use super::error::AdminError;
 use crate::access::secrets::{generate_api_key, generate_secret, hash_api_key, hash_secret};
+use crate::audit::now_millis;
 use crate::catalogue::import::{ImportRequest, service_from_spec};
 use crate::catalogue::search::CatalogueQuery;
 use crate::registry::model::{
@@ -255,10 +256,6 @@ fn find_subscription(
         })
 }
 
-fn now_ms() -> i64 {
-    crate::reuse::unix_ms(std::time::SystemTime::now())
-}
-
 // ---- agencies ----------------------------------------------------------
 
 /// Every agency.
@@ -449,7 +446,7 @@ async fn create_system(
         onboarding_log: vec![OnboardingStep {
             stage: OnboardingStage::Registered,
             by: actor(&caller),
-            at_ms: now_ms(),
+            at_ms: now_millis(),
             note: None,
         }],
     };
@@ -603,7 +600,7 @@ async fn advance_onboarding(
     system.onboarding_log.push(OnboardingStep {
         stage: change.stage,
         by: actor(&caller),
-        at_ms: now_ms(),
+        at_ms: now_millis(),
         note: change.note,
     });
     commit(&state, &caller, declared(system.clone())).await?;
@@ -630,7 +627,7 @@ async fn system_usage(
     require(&caller, CATALOGUE)?;
     let system = find_system(&state, &slug)?;
     own_system(&caller, &system)?;
-    let since = now_ms() - i64::from(q.days.unwrap_or(30)) * 86_400_000;
+    let since = now_millis() - i64::from(q.days.unwrap_or(30)) * 86_400_000;
     Ok(Json(state.store.system_usage(&slug, since).await?))
 }
 

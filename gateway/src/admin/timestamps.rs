@@ -135,10 +135,10 @@ pub fn format_rfc3339(ms: i64, offset_minutes: i32) -> String {
 
 /// Today's date in Vietnam (`YYYY-MM-DD`, +07:00).
 pub fn local_today() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    format_rfc3339(now, 7 * 60).chars().take(10).collect()
+    format_rfc3339(crate::audit::now_millis(), 7 * 60)
+        .chars()
+        .take(10)
+        .collect()
 }
 
 /// `ms` as Vietnamese reading expects it at +07:00: `dd/mm/yyyy hh:mm:ss`.
