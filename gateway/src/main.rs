@@ -317,18 +317,14 @@ async fn apply_file(
         print!("{}", apply::render_plan(&apply::plan(&stored, &desired)));
         return Ok(());
     }
-    let describer = lgsp_gateway::catalogue::descriptor::Describer::from_config(&config);
-    let describe = |service: &lgsp_gateway::registry::model::Service, owner: Option<&str>| {
-        describer.check(service, owner)
-    };
-    let publishing = lgsp_gateway::store::Publishing {
-        describe: &describe,
-    };
+    // The endpoint descriptors advertise: the configured data listener.
+    let describer =
+        lgsp_gateway::catalogue::descriptor::Describer::for_node(&config, config.listen.data);
     let applied = store
         .apply_publishing(
             &desired,
             &cli_actor(),
-            config.vapex.as_ref().map(|_| &publishing),
+            config.vapex.as_ref().map(|_| &describer),
         )
         .await;
     store.close().await;

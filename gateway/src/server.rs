@@ -338,23 +338,7 @@ impl Node {
         let state = NodeState {
             reloader: reloader.clone(),
             config: config.clone(),
-            describer: Arc::new(
-                match config
-                    .vapex
-                    .as_ref()
-                    .and_then(|v| v.gateway_endpoint.as_deref())
-                {
-                    Some(endpoint) => Describer::new(endpoint),
-                    None => Describer::new(&format!(
-                        "{}://{data_addr}",
-                        if config.tls.is_some() {
-                            "https"
-                        } else {
-                            "http"
-                        }
-                    )),
-                },
-            ),
+            describer: Arc::new(Describer::for_node(&config, data_addr)),
             channels: channel_monitor.board.clone(),
             subject_key,
             audit_public_key,

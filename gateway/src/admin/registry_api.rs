@@ -35,7 +35,7 @@ use crate::registry::model::{
 };
 use crate::server::NodeState;
 use crate::store::publications::OutboxRow;
-use crate::store::{ApplyReport, Publishing, StoreError};
+use crate::store::{ApplyReport, StoreError};
 
 /// Who changes the registry.
 const GOVERN: &[Role] = &[Role::ProvinceAdmin];
@@ -141,18 +141,10 @@ async fn commit(
 ) -> Result<ApplyReport, AdminError> {
     crate::apply::validate(&desired)
         .map_err(|(what, problem)| AdminError::InvalidRequest(format!("{what}: {problem}")))?;
-    let describer = &state.describer;
-    let describe = |service: &Service, owner: Option<&str>| describer.check(service, owner);
-    let publishing = Publishing {
-        describe: &describe,
-    };
+    let publishing = state.config.vapex.as_ref().map(|_| &*state.describer);
     let report = state
         .store
-        .apply_publishing(
-            &desired,
-            &actor(caller),
-            state.config.vapex.as_ref().map(|_| &publishing),
-        )
+        .apply_publishing(&desired, &actor(caller), publishing)
         .await
         .map_err(refusal)?;
     caught_up(state).await?;
@@ -1037,11 +1029,7 @@ async fn descriptor(
         .iter()
         .find(|a| a.code == service.owner)
         .map(|a| a.name.as_str());
-    let describer = &state.describer;
-    let (descriptor, findings) = match describer.check(&service, owner) {
-        Ok(doc) => (doc, Vec::new()),
-        Err(findings) => (describer.descriptor(&service, owner), findings),
-    };
+    let (descriptor, findings) = state.describer.linted(&service, owner);
     Ok(Json(DescriptorView {
         descriptor,
         findings,

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::problem::Finding;
 use crate::registry::model::{Service, ServiceState};
 use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
 
 /// Builds and checks descriptors for one gateway endpoint.
 #[derive(Debug, Clone)]
@@ -22,15 +23,23 @@ impl Describer {
         }
     }
 
-    /// The describer of a node: `[vapex] gateway_endpoint`, else its data listener.
-    pub fn from_config(config: &Config) -> Describer {
+    /// The describer of a node whose data plane listens on `data`:
+    /// `[vapex] gateway_endpoint`, else that listener (https with `[tls]`).
+    pub fn for_node(config: &Config, data: SocketAddr) -> Describer {
         match config
             .vapex
             .as_ref()
             .and_then(|v| v.gateway_endpoint.as_deref())
         {
             Some(endpoint) => Describer::new(endpoint),
-            None => Describer::new(&format!("http://{}", config.listen.data)),
+            None => {
+                let scheme = if config.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                Describer::new(&format!("{scheme}://{data}"))
+            }
         }
     }
 
@@ -73,13 +82,19 @@ impl Describer {
         service: &Service,
         owner_name: Option<&str>,
     ) -> Result<Value, Vec<Finding>> {
-        let doc = self.descriptor(service, owner_name);
-        let findings = lint(&doc, service);
+        let (doc, findings) = self.linted(service, owner_name);
         if findings.is_empty() {
             Ok(doc)
         } else {
             Err(findings)
         }
+    }
+
+    /// The descriptor and every convention it breaks (none when it conforms).
+    pub fn linted(&self, service: &Service, owner_name: Option<&str>) -> (Value, Vec<Finding>) {
+        let doc = self.descriptor(service, owner_name);
+        let findings = lint(&doc, service);
+        (doc, findings)
     }
 
     fn block(&self, service: &Service, owner_name: Option<&str>, endpoint: &str) -> Value {

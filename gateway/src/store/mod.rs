@@ -19,7 +19,7 @@ pub mod reuse;
 pub use audit_search::{
     AUDIT_RECORD_COLUMNS, AuditFilter, ChainPosition, RecordPosition, SubjectAccessRow,
 };
-pub use registry::{ApplyReport, Publishing, publication_event};
+pub use registry::{ApplyReport, publication_event};
 
 use std::fmt;
 use std::path::PathBuf;

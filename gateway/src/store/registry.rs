@@ -19,24 +19,10 @@ use super::access::{self, StoredAccess};
 use super::admin_changes::ChangeLog;
 use super::{Backend, Store, StoreError};
 use crate::audit::AdminAction;
-use crate::problem::Finding;
+use crate::catalogue::descriptor::Describer;
 use crate::registry::model::{
     Agency, Credential, RegistryData, Service, ServiceState, Subscription, System,
 };
-
-/// How an apply publishes to V-APEX: every service that enters or changes
-/// in a public state (published, deprecated, retired, blocked) gets a
-/// descriptor, checked before anything is written, and an outbox row in the
-/// apply's own transaction.
-pub struct Publishing<'a> {
-    /// Builds a service's descriptor, given its owner agency's name, or the
-    /// findings that keep it from being published.
-    pub describe: &'a Describe<'a>,
-}
-
-/// Builds a service's V-APEX descriptor (given its owner agency's name) or says why it cannot be published.
-pub type Describe<'a> =
-    dyn Fn(&Service, Option<&str>) -> Result<Value, Vec<Finding>> + Send + Sync + 'a;
 
 /// The V-APEX event a service in `state` announces, if any.
 pub fn publication_event(state: ServiceState) -> Option<&'static str> {
@@ -141,14 +127,17 @@ impl Store {
     }
 
     /// [`Store::apply`], also queueing a V-APEX publication for every
-    /// service that enters or changes in a public state when `publishing`
-    /// is given. A service whose descriptor breaks the conventions stops the
-    /// whole apply with [`StoreError::Nonconforming`].
+    /// service that enters or changes in a public state (published,
+    /// deprecated, retired, blocked) when a `describer` is given: its
+    /// descriptor is built and checked before anything is written, and its
+    /// outbox row is written in the apply's own transaction. A service whose
+    /// descriptor breaks the conventions stops the whole apply with
+    /// [`StoreError::Nonconforming`].
     pub async fn apply_publishing(
         &self,
         desired: &RegistryData,
         actor: &str,
-        publishing: Option<&Publishing<'_>>,
+        describer: Option<&Describer>,
     ) -> Result<ApplyReport, StoreError> {
         let agencies = declare(&desired.agencies)?;
         let systems = declare(&desired.systems)?;
@@ -206,9 +195,9 @@ impl Store {
             &services,
             &stored_services,
         )?;
-        let publications = match publishing {
-            Some(publishing) => {
-                plan_publications(&mut tx, &services, &stored_services, publishing, &agencies)
+        let publications = match describer {
+            Some(describer) => {
+                plan_publications(&mut tx, &services, &stored_services, describer, &agencies)
                     .await?
             }
             None => Vec::new(),
@@ -318,7 +307,7 @@ async fn plan_publications(
     conn: &mut AnyConnection,
     services: &BTreeMap<String, Declared<'_, Service>>,
     stored_services: &BTreeMap<String, String>,
-    publishing: &Publishing<'_>,
+    describer: &Describer,
     agencies: &BTreeMap<String, Declared<'_, Agency>>,
 ) -> Result<Vec<super::publications::OutboxRow>, StoreError> {
     let mut names: HashMap<String, String> = HashMap::new();
@@ -345,7 +334,8 @@ async fn plan_publications(
             continue;
         }
         let owner = service.owner.to_string();
-        let descriptor = (publishing.describe)(service, names.get(&owner).map(String::as_str))
+        let descriptor = describer
+            .check(service, names.get(&owner).map(String::as_str))
             .map_err(|findings| StoreError::Nonconforming {
                 what: format!("service {key}"),
                 findings,
