@@ -1472,56 +1472,17 @@ pub struct PublicationQuery {
     pub service: Option<String>,
 }
 
-/// A V-APEX publication and where it stands.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PublicationView {
-    /// Outbox row id, also the Idempotency-Key.
-    pub id: String,
-    /// Service slug.
-    pub service: String,
-    /// Version.
-    pub version: String,
-    /// `publish`, `deprecate`, `retire`, `block`.
-    pub event: String,
-    /// `pending`, `submitted`, `published`, `rejected`.
-    pub state: String,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// The last failure.
-    pub last_error: Option<String>,
-    /// V-APEX's id.
-    pub publication_id: Option<String>,
-    /// When the change was committed (unix ms).
-    pub created_at: i64,
-}
-
-impl From<OutboxRow> for PublicationView {
-    fn from(row: OutboxRow) -> Self {
-        PublicationView {
-            id: row.id,
-            service: row.service,
-            version: row.version,
-            event: row.event,
-            state: row.state.as_str().to_string(),
-            attempts: row.attempts,
-            last_error: row.last_error,
-            publication_id: row.publication_id,
-            created_at: row.created_at,
-        }
-    }
-}
-
 /// V-APEX publications, newest first.
 #[utoipa::path(get, path = "/admin/v1/publications", tag = "publications", params(PublicationQuery),
-    responses((status = 200, body = [PublicationView])), security(("session" = [])))]
+    responses((status = 200, body = [OutboxRow])), security(("session" = [])))]
 async fn publications(
     State(state): State<NodeState>,
     caller: AdminCaller,
     Query(q): Query<PublicationQuery>,
-) -> Answer<Vec<PublicationView>> {
+) -> Answer<Vec<OutboxRow>> {
     require(&caller, READ)?;
     let rows = state.store.publications(q.service.as_deref(), 200).await?;
-    Ok(Json(rows.into_iter().map(PublicationView::from).collect()))
+    Ok(Json(rows))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 use super::{Store, StoreError};
 
 /// Where an outbox row stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicationState {
     /// Not yet accepted by V-APEX (never sent, or the last attempt failed).
@@ -49,8 +49,9 @@ impl PublicationState {
     }
 }
 
-/// One publication of a service version's descriptor to V-APEX.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One publication of a service version's descriptor to V-APEX; the
+/// admin API lists these rows as they are, without the descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutboxRow {
     /// Row id, also the Idempotency-Key sent to V-APEX.
     pub id: String,
