@@ -558,7 +558,7 @@ async fn advance_onboarding(
             .iter()
             .any(|c| c.system == system.slug && !c.revoked))
         .then(|| {
-            "it holds no credential: POST /admin/v1/systems/{slug}/credentials first".to_string()
+            format!("it holds no credential: POST /admin/v1/systems/{slug}/credentials first")
         }),
         OnboardingStage::RightsGranted => (!snapshot
             .data
@@ -567,16 +567,15 @@ async fn advance_onboarding(
             .any(|s| s.system == system.slug && s.state == SubscriptionState::Approved))
         .then(|| "it has no approved subscription".to_string()),
         OnboardingStage::Accepted => {
-            let usage = state.store.system_usage(&slug, 0).await?;
             if change.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
                 Some(
                     "acceptance needs a note naming the trial's result and the security check"
                         .to_string(),
                 )
-            } else if !usage.iter().any(|u| u.outcome == "allowed" && u.calls > 0) {
-                Some("the audit log shows no successful trial call yet".to_string())
             } else {
-                None
+                let usage = state.store.system_usage(&slug, 0).await?;
+                (!usage.iter().any(|u| u.outcome == "allowed" && u.calls > 0))
+                    .then(|| "the audit log shows no successful trial call yet".to_string())
             }
         }
         _ => None,
@@ -585,7 +584,7 @@ async fn advance_onboarding(
         return Err(AdminError::Conflict(format!(
             "system {slug} cannot enter {}: {}",
             change.stage.as_str(),
-            why.replace("{slug}", &slug)
+            why
         )));
     }
     system.onboarding = change.stage;
