@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -331,18 +332,16 @@ fn base_of(url: &Uri) -> Result<String, String> {
 /// Percent-encodes a path segment: only RFC 3986 unreserved characters stay,
 /// and a segment of dots is encoded whole so no one resolves it as `.` or `..`.
 fn encode_segment(segment: &str) -> String {
-    let all_dots = !segment.is_empty() && segment.bytes().all(|b| b == b'.');
-    let mut encoded = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        match byte {
-            b'.' if all_dots => encoded.push_str("%2E"),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                encoded.push(char::from(byte));
-            }
-            other => encoded.push_str(&format!("%{other:02X}")),
-        }
+    /// Everything but RFC 3986's unreserved characters.
+    const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    if !segment.is_empty() && segment.bytes().all(|b| b == b'.') {
+        return "%2E".repeat(segment.len());
     }
-    encoded
+    utf8_percent_encode(segment, RESERVED).to_string()
 }
 
 /// A refusal's detail cut to one bounded line, with the token scrubbed should the server echo it.
