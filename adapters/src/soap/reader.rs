@@ -17,6 +17,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use quick_xml::NsReader;
+use quick_xml::encoding::Decoder;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -93,6 +94,10 @@ pub struct XmlElement {
     /// The element's own text, entities resolved (for mixed content, all of
     /// its text pieces joined).
     pub text: String,
+    /// Its unqualified attributes (name, value with entities resolved), in
+    /// document order; prefixed attributes and namespace declarations are
+    /// left out.
+    pub attributes: Vec<(String, String)>,
     /// Child elements, in document order.
     pub children: Vec<XmlElement>,
 }
@@ -104,6 +109,7 @@ impl XmlElement {
             namespace,
             name: name.into(),
             text: String::new(),
+            attributes: Vec::new(),
             children: Vec::new(),
         }
     }
@@ -111,6 +117,14 @@ impl XmlElement {
     /// Whether this element has this namespace URI and local name.
     pub fn is(&self, namespace: Option<&str>, name: &str) -> bool {
         self.name == name && self.namespace.as_deref() == namespace
+    }
+
+    /// The value of the unqualified attribute `name`, if present.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     /// The children with this namespace URI and local name.
@@ -178,9 +192,9 @@ pub fn read_xml_from(input: impl BufRead, limits: &XmlLimits) -> Result<XmlEleme
         match event {
             Event::DocType(_) => return Err(XmlError::DocType),
             Event::Decl(decl) => check_encoding(&decl)?,
-            Event::Start(start) => tree.open(namespace, &start)?,
+            Event::Start(start) => tree.open(namespace, &start, reader.decoder())?,
             Event::Empty(start) => {
-                tree.open(namespace, &start)?;
+                tree.open(namespace, &start, reader.decoder())?;
                 tree.close()?;
             }
             Event::End(_) => tree.close()?,
@@ -294,6 +308,7 @@ impl TreeBuilder<'_> {
         &mut self,
         namespace: Option<Arc<str>>,
         start: &BytesStart<'_>,
+        decoder: Decoder,
     ) -> Result<(), XmlError> {
         if self.root.is_some() {
             return Err(XmlError::Malformed(
@@ -311,15 +326,27 @@ impl TreeBuilder<'_> {
                 limit: self.limits.max_depth,
             });
         }
-        // Attributes are not kept, but a malformed or duplicated one makes
-        // the document malformed.
+        // A malformed or duplicated attribute, or a kept one naming an
+        // unknown entity, makes the document malformed.
+        let mut attributes = Vec::new();
         for attribute in start.attributes() {
-            attribute.map_err(|e| XmlError::Malformed(e.to_string()))?;
+            let attribute = attribute.map_err(|e| XmlError::Malformed(e.to_string()))?;
+            if attribute.key.prefix().is_some() || attribute.key.as_ref() == b"xmlns" {
+                continue;
+            }
+            let value = attribute
+                .decode_and_unescape_value(decoder)
+                .map_err(|e| XmlError::Malformed(e.to_string()))?;
+            let key = String::from_utf8_lossy(attribute.key.as_ref()).into_owned();
+            attributes.push((key, value.into_owned()));
         }
         let name = std::str::from_utf8(start.local_name().as_ref())
             .map_err(|_| XmlError::Malformed("element name is not UTF-8".to_owned()))?
             .to_owned();
-        self.open.push(XmlElement::new(namespace, name));
+        self.open.push(XmlElement {
+            attributes,
+            ..XmlElement::new(namespace, name)
+        });
         Ok(())
     }
 

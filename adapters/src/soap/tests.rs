@@ -801,3 +801,27 @@ fn mapping_files_are_checked() {
         Err(MappingError::Toml(_))
     ));
 }
+
+#[test]
+fn the_reader_keeps_unqualified_attributes_with_entities_resolved() {
+    let doc = br#"<d xmlns="urn:x" xmlns:t="urn:t" name="A &amp; B" t:type="t:Q"><e location="http://h/p?a=1&amp;b=2"/></d>"#;
+    let root = read_xml(doc, &limits()).expect("well-formed");
+    assert_eq!(
+        root.attributes,
+        vec![("name".to_string(), "A & B".to_string())]
+    );
+    assert_eq!(root.attribute("name"), Some("A & B"));
+    assert_eq!(
+        root.attribute("type"),
+        None,
+        "prefixed attributes are left out"
+    );
+    assert_eq!(
+        root.children[0].attribute("location"),
+        Some("http://h/p?a=1&b=2")
+    );
+    assert!(matches!(
+        read_xml(br#"<d name="&xxe;"/>"#, &limits()),
+        Err(XmlError::Malformed(_))
+    ));
+}

@@ -9,15 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
 use serde_json::{Map, Value, json};
 
 use super::{
     ImportedOperation, ImportedSpec, MAX_DOCUMENT_BYTES, MAX_NESTING, MAX_OPERATIONS, SpecError,
     SpecFormat, clip,
 };
-use crate::soap::{XmlElement, XmlError, XmlLimits, read_xml};
+use crate::soap::{XmlElement, XmlLimits, read_xml};
 
 const WSDL: &str = "http://schemas.xmlsoap.org/wsdl/";
 const WSDL_SOAP11: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
@@ -65,51 +63,28 @@ pub fn import_wsdl(bytes: &[u8]) -> Result<ImportedSpec, SpecError> {
         max_elements: MAX_ELEMENTS,
     };
     let tree = read_xml(bytes, &limits)?;
-    let mut attributes = element_attributes(bytes)?.into_iter();
-    let root = Node::build(&tree, &mut attributes)?;
-    if attributes.next().is_some() {
-        return Err(out_of_step());
-    }
-    read_definitions(&root)
+    read_definitions(&Node::build(&tree))
 }
 
-/// An element of the tree with its unqualified attributes.
+/// An element of the tree (WSDL's own attributes are unqualified, as the reader keeps them).
 struct Node<'x> {
     element: &'x XmlElement,
-    attributes: Vec<(String, String)>,
     children: Vec<Node<'x>>,
 }
 
 impl<'x> Node<'x> {
-    /// Pairs the tree with the attribute lists, both in document order
-    /// (depth bounded by the reader's limit).
-    fn build(
-        element: &'x XmlElement,
-        attributes: &mut impl Iterator<Item = Vec<(String, String)>>,
-    ) -> Result<Node<'x>, SpecError> {
-        let own = attributes.next().ok_or_else(out_of_step)?;
-        let children = element
-            .children
-            .iter()
-            .map(|child| Node::build(child, attributes))
-            .collect::<Result<_, _>>()?;
-        Ok(Node {
+    /// Wraps the tree (depth bounded by the reader's limit).
+    fn build(element: &'x XmlElement) -> Node<'x> {
+        Node {
             element,
-            attributes: own,
-            children,
-        })
-    }
-
-    fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+            children: element.children.iter().map(Node::build).collect(),
+        }
     }
 
     /// A non-blank attribute, trimmed.
     fn value(&self, name: &str) -> Option<&str> {
-        self.attribute(name)
+        self.element
+            .attribute(name)
             .map(str::trim)
             .filter(|value| !value.is_empty())
     }
@@ -142,52 +117,6 @@ impl<'x> Node<'x> {
             .map(|doc| doc.element.text.trim().to_owned())
             .filter(|text| !text.is_empty())
     }
-}
-
-fn out_of_step() -> SpecError {
-    SpecError::Xml(XmlError::Malformed(
-        "the document's elements could not be read consistently".to_owned(),
-    ))
-}
-
-/// Each element's unqualified attributes (WSDL's own attributes are
-/// unqualified; namespace declarations are left out), in document order.
-fn element_attributes(bytes: &[u8]) -> Result<Vec<Vec<(String, String)>>, SpecError> {
-    let mut reader = Reader::from_reader(bytes);
-    let mut all = Vec::new();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(start) | Event::Empty(start)) => {
-                all.push(unqualified_attributes(&reader, &start)?);
-            }
-            Ok(Event::DocType(_)) => return Err(SpecError::Xml(XmlError::DocType)),
-            Ok(Event::Eof) => return Ok(all),
-            Ok(_) => {}
-            Err(error) => return Err(SpecError::Xml(XmlError::Malformed(error.to_string()))),
-        }
-    }
-}
-
-fn unqualified_attributes(
-    reader: &Reader<&[u8]>,
-    start: &BytesStart<'_>,
-) -> Result<Vec<(String, String)>, SpecError> {
-    let mut attributes = Vec::new();
-    for attribute in start.attributes() {
-        let attribute =
-            attribute.map_err(|e| SpecError::Xml(XmlError::Malformed(e.to_string())))?;
-        if attribute.key.prefix().is_some() || attribute.key.as_ref() == b"xmlns" {
-            continue;
-        }
-        let name = String::from_utf8_lossy(attribute.key.as_ref()).into_owned();
-        let value = attribute
-            .decode_and_unescape_value(reader.decoder())
-            .map_err(|e| SpecError::Xml(XmlError::Malformed(e.to_string())))?;
-        attributes.push((name, value.into_owned()));
-    }
-    Ok(attributes)
 }
 
 /// A `portType` operation.
@@ -574,6 +503,7 @@ fn fault_schema(version: SoapVersion) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::soap::XmlError;
 
     const ENTERPRISE_11: &str = include_str!("fixtures/enterprise-soap11.wsdl");
     const INSURANCE_12: &str = include_str!("fixtures/social-insurance-soap12.wsdl");
