@@ -23,15 +23,16 @@ use crate::catalogue::descriptor::Describer;
 use crate::registry::model::{
     Agency, Credential, RegistryData, Service, ServiceState, Subscription, System,
 };
+use lgsp_adapters::vapex::PublicationEvent;
 
 /// The V-APEX event a service in `state` announces, if any.
-pub fn publication_event(state: ServiceState) -> Option<&'static str> {
+pub fn publication_event(state: ServiceState) -> Option<PublicationEvent> {
     match state {
         ServiceState::Draft => None,
-        ServiceState::Published => Some("publish"),
-        ServiceState::Deprecated => Some("deprecate"),
-        ServiceState::Retired => Some("retire"),
-        ServiceState::Blocked => Some("block"),
+        ServiceState::Published => Some(PublicationEvent::Publish),
+        ServiceState::Deprecated => Some(PublicationEvent::Deprecate),
+        ServiceState::Retired => Some(PublicationEvent::Retire),
+        ServiceState::Blocked => Some(PublicationEvent::Block),
     }
 }
 
@@ -345,7 +346,7 @@ async fn plan_publications(
             service: service.slug.to_string(),
             version: service.version.clone(),
             agency: owner,
-            event: event.to_string(),
+            event: event.as_str().to_string(),
             descriptor: descriptor.to_string(),
             state: super::publications::PublicationState::Pending,
             attempts: 0,
